@@ -1,0 +1,39 @@
+"""Developer sessions.  ``nox -s tests`` is the one command CI runs (see README.md)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.default_venv_backend = "venv"
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole suite: unit, property, integration and end-to-end tests on the local stack.
+
+    The stack (dockerd, registry, notary-server) needs root: missing Debian packages are
+    installed with apt-get on first use."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[test]", "mypy>=1.10", "nox>=2024.4")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job end to end on a self-contained local stack."""
+    session.install("-e", ".")
+    session.run("python", "demo/run.py", *session.posargs)

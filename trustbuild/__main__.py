@@ -1,0 +1,3 @@
+from trustbuild.cli import main
+
+main()

@@ -1,0 +1,15 @@
+"""The Dockerfile front end: which images a build pulls, and the pinned Dockerfile.
+
+Pure functions over text; no I/O.
+"""
+
+from trustbuild.dockerfile.pulls import (
+    Analysis,
+    Builder,
+    BuildOptions,
+    ImagePull,
+    analyse,
+    find_pulls,
+)
+
+__all__ = ["Analysis", "BuildOptions", "Builder", "ImagePull", "analyse", "find_pulls"]
