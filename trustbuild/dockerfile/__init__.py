@@ -3,6 +3,7 @@
 Pure functions over text; no I/O.
 """
 
+from trustbuild.dockerfile.pinning import PinnedDockerfile, Replacement, pin, pinned_reference
 from trustbuild.dockerfile.pulls import (
     Analysis,
     Builder,
@@ -12,4 +13,15 @@ from trustbuild.dockerfile.pulls import (
     find_pulls,
 )
 
-__all__ = ["Analysis", "BuildOptions", "Builder", "ImagePull", "analyse", "find_pulls"]
+__all__ = [
+    "Analysis",
+    "BuildOptions",
+    "Builder",
+    "ImagePull",
+    "PinnedDockerfile",
+    "Replacement",
+    "analyse",
+    "find_pulls",
+    "pin",
+    "pinned_reference",
+]

@@ -87,7 +87,8 @@ def build(parsed: ParsedDockerfile) -> Instructions:
     stages: list[Stage] = []
     for node in parsed.nodes:
         if node.keyword not in KNOWN_INSTRUCTIONS:
-            raise DockerfileError(f"unknown instruction: {node.original.strip().value.split()[0]}",
+            written = node.original.strip().value.split(maxsplit=1)
+            raise DockerfileError(f"unknown instruction: {written[0] if written else ''}",
                                   node.start_line)
         if node.keyword == "from":
             stages.append(_from(node, len(stages), parsed))

@@ -214,6 +214,8 @@ class _Word:
             raise ShellError("syntax error: bad substitution")
         name = self.name()
         ch = self.next()
+        if ch == _EOF:
+            raise ShellError("syntax error: missing '}'")
         modifier = ch
         null_is_unset = False
         if ch == "}":

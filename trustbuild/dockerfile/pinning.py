@@ -1,0 +1,86 @@
+"""The pinned Dockerfile: the same bytes, with each pulled image reference pinned to a digest.
+
+Only the reference tokens change (to ``name:tag@sha256:…``); comments, spacing, flags, ``AS``
+names, line endings and the escape character stay as they were.  A reference written through
+build args is replaced by the literal pinned reference in that instruction, since the build
+args are known when the build runs.  References that already carry a digest keep it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from trustbuild.dockerfile.pulls import ImagePull
+from trustbuild.errors import PinError
+from trustbuild.reference import parse_normalized, validate_digest
+
+
+@dataclass(frozen=True)
+class Replacement:
+    start: int
+    end: int
+    old: str
+    new: str
+    line: int
+
+
+@dataclass(frozen=True)
+class PinnedDockerfile:
+    text: str
+    replacements: tuple[Replacement, ...]
+    # Build args the build must be given for the pins to hold (``BUILDKIT_SYNTAX``).
+    build_args: Mapping[str, str]
+
+
+def pinned_reference(expanded: str, digest: str) -> str:
+    """``name:tag@digest`` for what BuildKit parsed; ``latest`` made explicit."""
+    validate_digest(digest)
+    ref = parse_normalized(expanded)
+    if ref.digest is not None:
+        return expanded
+    return f"{expanded}{'' if ref.tag else ':latest'}@{digest}"
+
+
+def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str]) -> PinnedDockerfile:
+    """Rewrite *text* so that each pull uses ``digests[str(pull.reference)]``.
+
+    Raises :class:`PinError` when a pull has no digest, or cannot be pinned in place."""
+    by_span: dict[tuple[int, int], Replacement] = {}
+    build_args: dict[str, str] = {}
+    for pull in pulls:
+        if pull.reference.digest is not None:
+            continue  # already pinned by its author: BuildKit fetches that digest
+        digest = digests.get(str(pull.reference))
+        if digest is None:
+            raise PinError(f"no digest for {pull.reference} (line {pull.line})")
+        new = pinned_reference(pull.expanded, digest)
+        if pull.instruction == "BUILDKIT_SYNTAX":
+            build_args["BUILDKIT_SYNTAX"] = new
+            continue
+        if pull.span is None:
+            raise PinError(_unpinnable(pull))
+        start, end = pull.span
+        replacement = Replacement(start, end, text[start:end], new, pull.line)
+        known = by_span.get(pull.span)
+        if known is not None and known.new != new:
+            raise PinError(f"line {pull.line}: {pull.written!r} means {known.new} on one "
+                           f"platform and {new} on another; build the platforms separately")
+        by_span[pull.span] = replacement
+    ordered = sorted(by_span.values(), key=lambda r: r.start)
+    pieces: list[str] = []
+    position = 0
+    for replacement in ordered:
+        pieces.append(text[position:replacement.start])
+        pieces.append(replacement.new)
+        position = replacement.end
+    pieces.append(text[position:])
+    return PinnedDockerfile("".join(pieces), tuple(ordered), build_args)
+
+
+def _unpinnable(pull: ImagePull) -> str:
+    if not pull.written:
+        return (f"{pull.reference} is pulled by {pull.instruction} but not written in the "
+                "Dockerfile, so it cannot be pinned there")
+    return (f"line {pull.line}: {pull.written!r} cannot be pinned in place (it is split by a "
+            "line continuation or written with quotes or escapes); write it as one plain word")
