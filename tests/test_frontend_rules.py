@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trustbuild.dockerfile import BuildOptions, Builder, ImagePull, analyse, find_pulls
+from trustbuild.dockerfile import Builder, BuildOptions, ImagePull, analyse, find_pulls
 from trustbuild.errors import DockerfileError
 
 AMD64 = "linux/amd64"

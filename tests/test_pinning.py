@@ -8,7 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trustbuild.dockerfile import BuildOptions, ImagePull, analyse, find_pulls, pin
+from trustbuild.dockerfile import (
+    BuildOptions,
+    ImagePull,
+    Replacement,
+    analyse,
+    find_pulls,
+    pin,
+)
 from trustbuild.errors import DockerfileError, PinError, TrustbuildError
 
 AMD64 = "linux/amd64"
@@ -163,10 +170,9 @@ def test_pinning_changes_nothing_but_reference_tokens(text: str) -> None:
                                                                             new_spans)
 
 
-def fake_digest_for(replacement: object, pulls: list[ImagePull]) -> str:
-    start = getattr(replacement, "start")  # noqa: B009 - the dataclass field
+def fake_digest_for(replacement: Replacement, pulls: list[ImagePull]) -> str:
     for pull in pulls:
-        if pull.span and pull.span[0] == start:
+        if pull.span and pull.span[0] == replacement.start:
             return fake_digest(str(pull.reference))
     raise AssertionError("replacement without a pull")
 
