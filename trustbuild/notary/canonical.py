@@ -1,0 +1,102 @@
+"""Canonical JSON exactly as notary's verifier produces it (docker/go ``MarshalCanonical``).
+
+Notary verifies a signature by decoding ``signed`` into a generic map (every number a float64)
+and re-encoding it canonically: keys sorted by UTF-8 bytes, no whitespace, only ``"`` and ``\\``
+escaped (every other character written raw), integral numbers as integers, anything else an
+error.  Parsing here is stricter than Go's: duplicate keys, or keys equal but for case (which
+Go's case-insensitive struct decoding would let shadow each other), are rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from trustbuild.errors import TrustbuildError
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_EXACT_FLOAT_LIMIT = 2**53
+
+
+class CanonicalJSONError(TrustbuildError):
+    """JSON that notary's verifier could not have re-encoded the same way."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        folded = key.casefold()
+        if folded in seen:
+            raise CanonicalJSONError(f"duplicate key {key!r} (keys must differ beyond case)")
+        seen.add(folded)
+    return dict(pairs)
+
+
+def _reject_constant(name: str) -> Any:
+    raise CanonicalJSONError(f"{name} is not valid in signed metadata")
+
+
+def loads(data: bytes) -> Any:
+    try:
+        return json.loads(data, object_pairs_hook=_pairs, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, CanonicalJSONError):
+            raise
+        raise CanonicalJSONError(f"not valid JSON: {exc}") from None
+
+
+def encode(value: Any) -> bytes:
+    out: list[bytes] = []
+    _encode(value, out)
+    return b"".join(out)
+
+
+def _encode(value: Any, out: list[bytes]) -> None:
+    if value is None:
+        out.append(b"null")
+    elif value is True:
+        out.append(b"true")
+    elif value is False:
+        out.append(b"false")
+    elif isinstance(value, int | float):
+        out.append(_number(value))
+    elif isinstance(value, str):
+        out.append(_string(value))
+    elif isinstance(value, list):
+        out.append(b"[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(b",")
+            _encode(item, out)
+        out.append(b"]")
+    elif isinstance(value, dict):
+        out.append(b"{")
+        items = sorted(value.items(), key=lambda kv: _utf8(kv[0]))
+        for i, (key, item) in enumerate(items):
+            if i:
+                out.append(b",")
+            out.append(_string(key))
+            out.append(b":")
+            _encode(item, out)
+        out.append(b"}")
+    else:
+        raise CanonicalJSONError(f"cannot encode {type(value).__name__}")
+
+
+def _number(value: float) -> bytes:
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        raise CanonicalJSONError(f"non-integral number {value!r}")
+    if abs(value) >= _EXACT_FLOAT_LIMIT:
+        # Go decodes into float64: beyond 2**53 the value it signs is not this one.
+        raise CanonicalJSONError(f"number {value!r} is too large to be exact")
+    return str(int(value)).encode()
+
+
+def _utf8(text: str) -> bytes:
+    return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def _string(text: str) -> bytes:
+    return b'"' + _utf8(text).replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'

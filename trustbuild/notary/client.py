@@ -1,0 +1,198 @@
+"""The library's trust client: image reference → signed digest.
+
+Thread-safe.  Each repository's metadata is fetched and verified once per client (per process
+if you share one), each server host gets one pooled connection set, and independent
+repositories resolve concurrently in :meth:`TrustClient.resolve_many`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from trustbuild.errors import InvalidReferenceError
+from trustbuild.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
+from trustbuild.notary.credentials import registry_credentials
+from trustbuild.notary.errors import NoTrustData, TrustError
+from trustbuild.notary.repository import SignedTarget, TrustedRepository
+from trustbuild.notary.roots import RootPin
+from trustbuild.notary.transport import Transport, TransportConfig
+from trustbuild.reference import ImageReference, parse_normalized
+
+DOCKER_HUB_TRUST_SERVER = "https://notary.docker.io"
+
+
+def docker_config_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    configured = env.get("DOCKER_CONFIG")
+    return Path(configured) if configured else Path.home() / ".docker"
+
+
+def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = None) -> str:
+    """The server docker would ask: ``DOCKER_CONTENT_TRUST_SERVER``, notary.docker.io for
+    Docker Hub, else ``https://<registry>``."""
+    env = os.environ if env is None else env
+    override = env.get("DOCKER_CONTENT_TRUST_SERVER", "")
+    if override:
+        parts = urllib.parse.urlsplit(override)
+        if parts.scheme != "https" or not parts.netloc:
+            raise TrustError(f"valid https URL required for trust server, got {override}")
+        return override.rstrip("/")
+    if ref.domain == "docker.io":
+        return DOCKER_HUB_TRUST_SERVER
+    return f"https://{ref.domain}"
+
+
+@dataclass(frozen=True)
+class TrustedDigest:
+    """A reference resolved through trust data."""
+
+    reference: ImageReference  # as asked, normalized
+    gun: str
+    tag: str
+    digest: str
+    size: int
+    role: str  # targets/releases or targets
+    expires: datetime  # earliest expiry of the metadata this answer rests on
+    server: str
+
+    @property
+    def pinned(self) -> ImageReference:
+        return ImageReference(self.reference.domain, self.reference.path, self.tag,
+                              self.digest)
+
+
+@dataclass
+class TrustClient:
+    """Resolve references through Docker Content Trust.
+
+    ``offline``: use only cached metadata, and only while none of it has expired.
+    ``server_for``: the trust server per reference (default: docker's rule).
+    ``pin``/``allow_tofu``: root trust decisions of the policy layer."""
+
+    docker_config: Path = field(default_factory=docker_config_dir)
+    server_for: Callable[[ImageReference], str] | None = None
+    offline: bool = False
+    pin_for: Callable[[str], RootPin | None] = field(default=lambda gun: None)
+    allow_tofu: bool = True
+    transport: Transport | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _repos: dict[tuple[str, str], TrustedRepository | TrustError] = field(
+        default_factory=dict, init=False)
+    _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        if self.transport is None:
+            config = self.docker_config
+            self.transport = Transport(
+                TransportConfig(docker_config=config),
+                credentials=lambda registry: registry_credentials(registry, config))
+
+    def server(self, ref: ImageReference) -> str:
+        if self.server_for is not None:
+            return self.server_for(ref)
+        return default_trust_server(ref, self.env)
+
+    def repository(self, ref: ImageReference) -> TrustedRepository:
+        """The verified trust data of *ref*'s repository, loaded once per client."""
+        server = self.server(ref)
+        key = (server, ref.name)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            known = self._repos.get(key)
+            if known is None:
+                try:
+                    known = self._load(ref, server)
+                except TrustError as exc:
+                    known = exc
+                self._repos[key] = known
+        if isinstance(known, TrustError):
+            raise known
+        return known
+
+    def _load(self, ref: ImageReference, server: str) -> TrustedRepository:
+        gun = ref.name
+        cache_cls = ReadOnlyCache if self.offline else MetadataCache
+        cache = cache_cls(trust_dir(self.docker_config), gun)
+        assert self.transport is not None
+        transport = self.transport
+        base = f"{server}/v2/{gun}/_trust/tuf/"
+
+        class _Fetcher:
+            def fetch(self, name: str, max_length: int) -> bytes:
+                return transport.get(base + name, max_length=max_length,
+                                     scope=f"repository:{gun}:pull", registry=ref.domain)
+
+        repo = TrustedRepository(gun, _Fetcher(), cache, now=self.clock(),
+                                 server=urllib.parse.urlsplit(server).netloc,
+                                 offline=self.offline, pin=self.pin_for(gun),
+                                 allow_tofu=self.allow_tofu)
+        with cache.locked():
+            repo.update()
+        return repo
+
+    def resolve(self, reference: str | ImageReference) -> TrustedDigest:
+        """The digest signed for *reference*'s tag (``latest`` when it has none).
+
+        A reference with a digest is accepted only if that digest is signed: for its tag when
+        it has one, else for any tag."""
+        ref = _as_reference(reference)
+        tag = ref.tag or (ref.digest if ref.digest else "latest")
+        try:
+            repo = self.repository(ref)
+        except NoTrustData as exc:
+            raise NoTrustData(f"No trust data for {tag}: {exc.message}", gun=exc.gun,
+                              server=exc.server) from None
+        server = repo.server
+        target = repo.lookup(tag) if ref.digest is None else self._signed_digest(repo, ref)
+        return TrustedDigest(ref, repo.gun, target.tag, target.digest, target.size,
+                             target.role, repo.expires(), server)
+
+    @staticmethod
+    def _signed_digest(repo: TrustedRepository, ref: ImageReference) -> SignedTarget:
+        if ref.tag is not None:
+            target = repo.lookup(ref.tag)
+            if target.digest != ref.digest:
+                raise NoTrustData(f"No trust data for {ref.tag} at {ref.digest}: the digest "
+                                  f"signed for {ref.tag} is {target.digest}",
+                                  gun=repo.gun, server=repo.server)
+            return target
+        for target in repo.accepted_targets():
+            if target.digest == ref.digest:
+                return target
+        raise NoTrustData(f"No trust data for {ref.digest}: no signed tag has this digest",
+                          gun=repo.gun, server=repo.server)
+
+    def resolve_many(self, references: Iterable[str | ImageReference], *,
+                     max_workers: int = 8) -> dict[str, TrustedDigest | TrustError]:
+        """Resolve concurrently; each answer is a result or the error for that reference."""
+        refs = list(dict.fromkeys(str(_as_reference(r)) for r in references))
+
+        def one(text: str) -> TrustedDigest | TrustError:
+            try:
+                return self.resolve(text)
+            except TrustError as exc:
+                return exc
+
+        if len(refs) <= 1:
+            return {r: one(r) for r in refs}
+        with ThreadPoolExecutor(max_workers=min(max_workers, len(refs))) as pool:
+            return dict(zip(refs, pool.map(one, refs), strict=True))
+
+
+def _as_reference(reference: str | ImageReference) -> ImageReference:
+    if isinstance(reference, ImageReference):
+        return reference
+    try:
+        return parse_normalized(reference)
+    except InvalidReferenceError as exc:
+        raise TrustError(f"{reference}: {exc}") from None

@@ -1,0 +1,363 @@
+"""One repository's trust data, verified: the notary client's update workflow, fail-closed.
+
+Root (trust on first use, or the cached root; rotation through versioned roots), then
+timestamp → snapshot → targets → delegations, each checked for hash and length, signatures
+(a threshold of distinct keys), rollback against the cache and expiry.  Snapshot, targets and
+delegations are fetched by hash and reused from the cache when the hash still matches.
+
+Where the notary client is weak, this is stricter: no fallback to cached data when the server
+cannot be asked (only an explicit offline mode reads the cache alone, and only while nothing
+has expired); an expired or unsatisfiable ``targets/releases`` is an error, not a silent
+fallback to ``targets``.
+
+I/O goes through two small interfaces, :class:`Fetcher` and :class:`Cache`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from trustbuild.notary.errors import (
+    MetadataError,
+    NotFoundError,
+    NoTrustData,
+    OfflineError,
+    RootError,
+    SignatureError,
+    TrustError,
+)
+from trustbuild.notary.keys import PublicKey
+from trustbuild.notary.metadata import (
+    FileMeta,
+    RoleKeys,
+    Root,
+    Signed,
+    Snapshot,
+    Targets,
+    Timestamp,
+    parse_root,
+    parse_snapshot,
+    parse_targets,
+    parse_timestamp,
+    verify_signatures,
+)
+from trustbuild.notary.roots import RootPin, check_root
+
+MAX_ROOT_SIZE = 1024 * 1024
+MAX_TIMESTAMP_SIZE = 1024 * 1024
+MAX_ROOT_ROTATIONS = 256
+MAX_DELEGATION_DEPTH = 32
+RELEASES = "targets/releases"
+ACCEPTED_ROLES = (RELEASES, "targets")
+
+S = TypeVar("S", bound=Signed)
+
+
+class Fetcher(Protocol):
+    def fetch(self, name: str, max_length: int) -> bytes:
+        """The file ``name`` (e.g. ``timestamp.json``) of this repository, at most
+        ``max_length`` bytes; :class:`NotFoundError` when the server has none."""
+
+
+class Cache(Protocol):
+    def load(self, role: str) -> bytes | None: ...
+
+    def store(self, role: str, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class SignedTarget:
+    tag: str
+    digest: str  # sha256:<hex>
+    size: int
+    role: str
+
+
+class TrustedRepository:
+    """Verified trust data of one GUN; call :meth:`update` once, then look up tags."""
+
+    def __init__(self, gun: str, fetcher: Fetcher, cache: Cache, *, now: datetime,
+                 server: str, offline: bool = False, pin: RootPin | None = None,
+                 allow_tofu: bool = True) -> None:
+        self.gun = gun
+        self.server = server
+        self._fetcher = fetcher
+        self._cache = cache
+        self._now = now
+        self._offline = offline
+        self._pin = pin
+        self._allow_tofu = allow_tofu
+        self.root: Root | None = None
+        self.timestamp: Timestamp | None = None
+        self.snapshot: Snapshot | None = None
+        self.targets: Targets | None = None
+        self._delegations: dict[str, Targets | None] = {}
+
+    # -- update ------------------------------------------------------------------------------
+
+    def update(self) -> None:
+        try:
+            self._load_root()
+            try:
+                self._update_chain()
+            except _RootChanged as changed:
+                self._rotate_root(changed.meta)
+                self._update_chain()
+            except SignatureError:
+                # A role key may have been rotated in a newer root: look once, then retry.
+                if self._offline or not self._rotate_root(None):
+                    raise
+                self._update_chain()
+        except TrustError as exc:
+            raise exc.with_context(self.gun, self.server) from None
+
+    def _fetch(self, name: str, max_length: int) -> bytes:
+        if self._offline:
+            raise OfflineError(f"offline mode: {name} is not in the local trust cache")
+        return self._fetcher.fetch(name, max_length)
+
+    def _load_root(self) -> None:
+        cached = self._cache.load("root")
+        if cached is not None:
+            root = parse_root(cached)
+            check_root(root, self.gun, self._now, pin=self._pin)
+            self.root = root
+            if self._now > root.expires:
+                if self._offline:
+                    root.check_expiry(self._now)
+                self._rotate_root(None)
+            return
+        if self._offline:
+            raise OfflineError("offline mode: no cached root for this repository")
+        if not self._allow_tofu and self._pin is None:
+            raise RootError("no root is pinned for this repository and trust on first use is "
+                            "disabled")
+        try:
+            raw = self._fetcher.fetch("root.json", MAX_ROOT_SIZE)
+        except NotFoundError:
+            raise NoTrustData(f"{self.server} does not have trust data for {self.gun}") from None
+        root = parse_root(raw)
+        check_root(root, self.gun, self._now, pin=self._pin)
+        root.check_expiry(self._now)
+        self.root = root
+        self._cache.store("root", raw)
+
+    def _rotate_root(self, meta: FileMeta | None) -> bool:
+        """Move to the server's newest root, verified step by step.  False: no newer root."""
+        current = self._require(self.root)
+        if meta is not None and meta.sha256_hex:
+            raw = self._fetch(f"root.{meta.sha256_hex}.json", meta.length)
+            meta.check(raw, "root")
+        else:
+            raw = self._fetch("root.json", MAX_ROOT_SIZE)
+        newest = parse_root(raw)
+        if newest.envelope.raw == current.envelope.raw:
+            return False
+        try:
+            check_root(newest, self.gun, self._now, previous=current, pin=self._pin)
+        except RootError:
+            if newest.version <= current.version + 1:
+                raise
+            self._walk_roots(current, newest)
+        if newest.version <= current.version:
+            raise RootError(f"the server's root (version {newest.version}) is not newer than "
+                            f"the trusted root (version {current.version})")
+        newest.check_expiry(self._now)
+        self.root = newest
+        self._cache.store("root", raw)
+        self.timestamp = self.snapshot = self.targets = None
+        self._delegations.clear()
+        return True
+
+    def _walk_roots(self, current: Root, newest: Root) -> None:
+        if newest.version - current.version > MAX_ROOT_ROTATIONS:
+            raise RootError(f"root jumps from version {current.version} to {newest.version}")
+        previous = current
+        for version in range(current.version + 1, newest.version):
+            step = parse_root(self._fetch(f"{version}.root.json", MAX_ROOT_SIZE))
+            if step.version != version:
+                raise RootError(f"{version}.root.json holds root version {step.version}")
+            check_root(step, self.gun, self._now, previous=previous, pin=self._pin)
+            previous = step
+        check_root(newest, self.gun, self._now, previous=previous, pin=self._pin)
+
+    def _update_chain(self) -> None:
+        root = self._require(self.root)
+        self.timestamp = self._timestamp(root)
+        snapshot_meta = self.timestamp.snapshot
+        assert snapshot_meta is not None
+        self.snapshot = self._role_by_hash("snapshot", snapshot_meta, parse_snapshot,
+                                           lambda s: verify_signatures(
+                                               s, root.keys, root.roles["snapshot"]))
+        root_meta = self.snapshot.meta["root"]
+        if not root_meta.matches(root.envelope.raw):
+            raise _RootChanged(root_meta)
+        self.targets = self._role_by_hash("targets", self.snapshot.meta["targets"],
+                                          parse_targets,
+                                          lambda t: verify_signatures(
+                                              t, root.keys, root.roles["targets"]))
+        self._delegations.clear()
+        if any(d.name == RELEASES for d in self.targets.delegations):
+            self.role(RELEASES)  # loaded now, so lookups need no I/O
+
+    def _timestamp(self, root: Root) -> Timestamp:
+        if self._offline:
+            raw = self._cache.load("timestamp")
+            if raw is None:
+                raise OfflineError("offline mode: no cached timestamp for this repository")
+        else:
+            raw = self._fetcher.fetch("timestamp.json", MAX_TIMESTAMP_SIZE)
+        timestamp = parse_timestamp(raw)
+        verify_signatures(timestamp, root.keys, root.roles["timestamp"])
+        timestamp.check_not_older(self._cached_verified("timestamp", parse_timestamp,
+                                                        root.keys, root.roles["timestamp"]))
+        timestamp.check_expiry(self._now)
+        if not self._offline:
+            self._cache.store("timestamp", raw)
+        return timestamp
+
+    def _role_by_hash(self, role: str, meta: FileMeta, parse: Callable[[bytes], S],
+                      verify: Callable[[S], None]) -> S:
+        cached = self._cache.load(role)
+        from_cache = cached is not None and meta.matches(cached)
+        if from_cache:
+            assert cached is not None
+            raw = cached
+        else:
+            sha = meta.sha256_hex
+            if sha is None:
+                raise MetadataError(f"{role}: its parent lists no sha256 hash to fetch it by")
+            try:
+                raw = self._fetch(f"{role}.{sha}.json", meta.length)
+            except NotFoundError:
+                raise MetadataError(f"{role} trust data unavailable on the server") from None
+            meta.check(raw, role)
+        signed = parse(raw)
+        verify(signed)
+        if not from_cache and cached is not None:
+            previous = self._quietly(lambda: _verified(parse(cached), verify))
+            signed.check_not_older(previous)
+        signed.check_expiry(self._now)
+        if not from_cache:
+            self._cache.store(role, raw)
+        return signed
+
+    def _cached_verified(self, role: str, parse: Callable[[bytes], S],
+                         keys: Mapping[str, PublicKey], role_keys: RoleKeys) -> S | None:
+        cached = self._cache.load(role)
+        if cached is None:
+            return None
+        return self._quietly(lambda: _verified(
+            parse(cached), lambda s: verify_signatures(s, keys, role_keys)))
+
+    @staticmethod
+    def _quietly(load: Callable[[], S]) -> S | None:
+        """The cached copy sets the minimum version only if it still verifies."""
+        try:
+            return load()
+        except TrustError:
+            return None
+
+    @staticmethod
+    def _require(value: S | None) -> S:
+        if value is None:
+            raise MetadataError("trust data used before it was loaded")
+        return value
+
+    # -- delegations -------------------------------------------------------------------------
+
+    def role(self, name: str) -> Targets | None:
+        """A verified targets role, or None when it is not delegated (or has no file yet)."""
+        targets = self._require(self.targets)
+        if name == "targets":
+            return targets
+        if name in self._delegations:
+            return self._delegations[name]
+        if name.count("/") > MAX_DELEGATION_DEPTH:
+            raise MetadataError(f"delegation {name} is nested too deeply")
+        parent = self.role(posixpath.dirname(name))
+        declared = next((d for d in parent.delegations if d.name == name), None) \
+            if parent else None
+        loaded: Targets | None = None
+        snapshot = self._require(self.snapshot)
+        if parent is not None and declared is not None and name in snapshot.meta:
+            if not declared.keyids:
+                raise SignatureError(f"{name} has no keys, so nothing it lists can be trusted")
+            role_keys = RoleKeys(declared.keyids, declared.threshold)
+            loaded = self._role_by_hash(
+                name, snapshot.meta[name], lambda raw: parse_targets(raw, name),
+                lambda t: verify_signatures(t, parent.delegation_keys, role_keys))
+        self._delegations[name] = loaded
+        return loaded
+
+    def paths_of(self, name: str) -> tuple[str, ...]:
+        """The target prefixes *name* may sign, restricted by every ancestor's paths."""
+        if name == "targets":
+            return ("",)
+        parent = posixpath.dirname(name)
+        parent_paths = self.paths_of(parent)
+        parent_role = self.role(parent)
+        declared = next((d for d in parent_role.delegations if d.name == name), None) \
+            if parent_role else None
+        if declared is None:
+            return ()
+        return tuple(p for p in declared.paths if any(p.startswith(pp) for pp in parent_paths))
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def lookup(self, tag: str) -> SignedTarget:
+        """The digest signed for *tag*: ``targets/releases`` first, then ``targets``."""
+        for role_name in ACCEPTED_ROLES:
+            if not any(tag.startswith(p) for p in self._paths_if_delegated(role_name)):
+                continue
+            role = self.role(role_name)
+            if role is not None and tag in role.targets:
+                return _signed_target(tag, role.targets[tag], role_name)
+        raise NoTrustData(f"No trust data for {tag}", gun=self.gun, server=self.server)
+
+    def _paths_if_delegated(self, role_name: str) -> tuple[str, ...]:
+        if role_name == "targets":
+            return ("",)
+        targets = self._require(self.targets)
+        if not any(d.name == role_name for d in targets.delegations):
+            return ()
+        return self.paths_of(role_name)
+
+    def accepted_targets(self) -> Iterator[SignedTarget]:
+        """Every tag as a lookup would answer it."""
+        seen: set[str] = set()
+        for role_name in ACCEPTED_ROLES:
+            role = self.role(role_name) if self._paths_if_delegated(role_name) else None
+            if role is None:
+                continue
+            for tag in sorted(role.targets):
+                if tag not in seen:
+                    seen.add(tag)
+                    yield self.lookup(tag)
+
+    def expires(self) -> datetime:
+        roles: list[Signed | None] = [self.root, self.timestamp, self.snapshot, self.targets,
+                                      self._delegations.get(RELEASES)]
+        return min(r.expires for r in roles if r is not None)
+
+
+def _signed_target(tag: str, meta: FileMeta, role: str) -> SignedTarget:
+    sha = meta.sha256_hex
+    if sha is None:
+        raise MetadataError(f"{role}: target {tag} has no valid hash, expecting sha256")
+    return SignedTarget(tag, f"sha256:{sha}", meta.length, role)
+
+
+def _verified(signed: S, verify: Callable[[S], None]) -> S:
+    verify(signed)
+    return signed
+
+
+class _RootChanged(Exception):
+    def __init__(self, meta: FileMeta) -> None:
+        super().__init__("root changed")
+        self.meta = meta

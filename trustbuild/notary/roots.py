@@ -1,0 +1,127 @@
+"""Root trust: certificate checks and rotation (notary ``trustpinning.ValidateRoot``).
+
+Only certificate keys listed for the root role count.  A leaf counts when its common name is
+the GUN (or a ``*`` prefix of it) and it is valid now: not expired, not valid only from more
+than a day ahead, no SHA-1, RSA of 2048 bits or more.  Key IDs are recomputed from the chain
+re-encoded the way Go writes PEM, as notary does.  A new root must carry a threshold of the
+previous root's root keys and a threshold of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from trustbuild.notary.errors import RootError, SignatureError
+from trustbuild.notary.keys import MIN_RSA_BITS, PublicKey, parse_key
+from trustbuild.notary.metadata import RoleKeys, Root, verify_signatures
+
+NOT_BEFORE_SLACK = timedelta(days=1)
+
+# A hook for trust pinning (the policy layer): raises RootError to refuse a root's leaves.
+RootPin = Callable[[Root, Mapping[str, PublicKey]], None]
+
+
+@dataclass(frozen=True)
+class RootLeaves:
+    """The root keys of *root* that pass the certificate checks, by recomputed key ID."""
+
+    keys: Mapping[str, PublicKey]
+    problems: tuple[str, ...]
+
+
+def valid_leaves(root: Root, gun: str, now: datetime, *, check_expiry: bool = True) -> RootLeaves:
+    keys: dict[str, PublicKey] = {}
+    problems: list[str] = []
+    for keyid in root.roles["root"].keyids:
+        key = root.keys[keyid]
+        problem = _leaf_problem(key, gun, now, check_expiry)
+        if problem:
+            problems.append(f"key {keyid[:12]}: {problem}")
+            continue
+        reencoded = _reencoded(key)
+        keys[reencoded.keyid] = reencoded
+    return RootLeaves(keys, tuple(problems))
+
+
+def _leaf_problem(key: PublicKey, gun: str, now: datetime, check_expiry: bool) -> str | None:
+    if not key.is_certificate:
+        return f"{key.keytype} is not a certificate"
+    leaf, *intermediates = key.certificates
+    if _is_ca(leaf) or any(not _is_ca(c) for c in intermediates):
+        return "the bundle must hold exactly one non-CA certificate, first"
+    names = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    common_name = str(names[0]) if names else ""
+    if not (common_name == gun or (common_name.endswith("*")
+                                   and gun.startswith(common_name[:-1]))):
+        return f"common name {common_name!r} is not the repository {gun!r}"
+    algorithm = leaf.signature_hash_algorithm
+    if isinstance(algorithm, hashes.SHA1):
+        return "certificate signed with SHA-1"
+    public = leaf.public_key()
+    if isinstance(public, rsa.RSAPublicKey) and public.key_size < MIN_RSA_BITS:
+        return f"RSA key of {public.key_size} bits"
+    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if not_before > not_after:
+        return "certificate validity period is empty"
+    if check_expiry:
+        if now > not_after:
+            return f"certificate expired at {not_after:%Y-%m-%d %H:%M:%S} UTC"
+        if not_before > now + NOT_BEFORE_SLACK:
+            return f"certificate not valid before {not_before:%Y-%m-%d %H:%M:%S} UTC"
+    return None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _reencoded(key: PublicKey) -> PublicKey:
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in key.certificates)
+    public = base64.b64encode(pem).decode()
+    if public == key.public_b64:
+        return key
+    return parse_key({"keytype": key.keytype, "keyval": {"private": None, "public": public}})
+
+
+def check_root(root: Root, gun: str, now: datetime, *, previous: Root | None = None,
+               pin: RootPin | None = None) -> None:
+    """Raise :class:`RootError` unless *root* may be trusted (after *previous*, if given).
+
+    Expiry of the root file itself is the caller's business: intermediate roots of a rotation
+    may have expired."""
+    if previous is not None:
+        old = valid_leaves(previous, gun, now, check_expiry=False)
+        try:
+            verify_signatures(root, old.keys, RoleKeys(tuple(old.keys),
+                                                       previous.roles["root"].threshold))
+        except SignatureError as exc:
+            raise RootError(f"could not rotate trust to a new trusted root: root version "
+                            f"{root.version} is not signed by the keys of version "
+                            f"{previous.version} ({exc.message})") from None
+        if root.version < previous.version:
+            raise RootError(f"root version {root.version} is lower than version "
+                            f"{previous.version} seen before")
+    leaves = valid_leaves(root, gun, now)
+    if not leaves.keys:
+        detail = "; ".join(leaves.problems) or "no root keys"
+        raise RootError("could not validate the path to a trusted root: unable to retrieve "
+                        f"valid leaf certificates ({detail})")
+    if pin is not None:
+        pin(root, leaves.keys)
+    try:
+        verify_signatures(root, leaves.keys, RoleKeys(tuple(leaves.keys),
+                                                      root.roles["root"].threshold))
+    except SignatureError as exc:
+        raise RootError(f"root version {root.version} is not signed by its own root keys "
+                        f"({exc.message})") from None

@@ -1,0 +1,311 @@
+"""HTTPS to trust servers: one pooled connection set per host, bounded reads, token auth.
+
+* TLS is always verified: the system store plus ``$DOCKER_CONFIG/tls/<host:port>/*.crt``, and
+  a client certificate from ``*.cert`` + ``*.key`` there (docker's layout).  Unlike docker,
+  loopback servers are not exempt.
+* Every download has a size cap; a larger ``Content-Length`` or body fails before it is read.
+* Only idempotent GETs are sent, and retried only after a connection failure or a 502/503/504.
+* ``WWW-Authenticate: Bearer`` challenges are answered with a token for
+  ``repository:<gun>:pull`` from the challenge's realm, using the registry's credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+
+from trustbuild import __version__
+from trustbuild.notary.credentials import Credentials
+from trustbuild.notary.errors import (
+    AuthenticationError,
+    NetworkError,
+    NotFoundError,
+    RequestTimeout,
+    ResponseTooLarge,
+    ServerError,
+    TLSError,
+)
+
+USER_AGENT = f"trustbuild/{__version__}"
+RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_TOKEN_RESPONSE = 64 * 1024
+MAX_ERROR_BODY = 1024
+_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    docker_config: Path
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retries: int = 2
+    backoff: float = 0.25
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float
+
+
+@dataclass
+class Transport:
+    """Thread-safe: share one per process."""
+
+    config: TransportConfig
+    credentials: Callable[[str], Credentials | None] = field(default=lambda registry: None)
+    requests: int = 0  # counted for the benchmarks
+    _pools: dict[str, urllib3.HTTPSConnectionPool] = field(default_factory=dict, init=False)
+    _tokens: dict[tuple[str, str, str], _Token] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def get(self, url: str, *, max_length: int, scope: str, registry: str) -> bytes:
+        """GET *url* (https only) and return its body, at most *max_length* bytes."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise NetworkError(f"refusing to fetch trust data over {parts.scheme or 'no'} "
+                               f"scheme: {url}")
+        hostport = parts.netloc
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {"User-Agent": USER_AGENT}
+        token = self._cached_token(hostport, scope)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        status, body, challenge = self._request(hostport, path, headers, max_length)
+        if status == 401 and challenge:
+            headers["Authorization"] = self._authorize(hostport, challenge, scope, registry)
+            status, body, challenge = self._request(hostport, path, headers, max_length)
+            if status in (401, 403):
+                raise AuthenticationError(f"authentication refused by {hostport} for {scope}")
+        return self._check_status(status, body, url)
+
+    def _check_status(self, status: int, body: bytes, url: str) -> bytes:
+        if status == 200:
+            return body
+        if status == 404:
+            raise NotFoundError(f"{url}: not found")
+        if status in (401, 403):
+            raise AuthenticationError(f"{url}: the server refused access ({status})")
+        detail = body[:200].decode(errors="replace").strip()
+        raise ServerError(f"{url}: the server answered {status}" +
+                          (f": {detail}" if detail else ""))
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _pool(self, hostport: str) -> urllib3.HTTPSConnectionPool:
+        with self._lock:
+            pool = self._pools.get(hostport)
+            if pool is None:
+                parts = urllib.parse.urlsplit(f"https://{hostport}")
+                pool = urllib3.HTTPSConnectionPool(
+                    parts.hostname or hostport, parts.port or 443, maxsize=8, block=False,
+                    ssl_context=self._ssl_context(hostport), retries=False,
+                    timeout=urllib3.Timeout(connect=self.config.connect_timeout,
+                                            read=self.config.read_timeout),
+                    headers={"Connection": "keep-alive"})
+                self._pools[hostport] = pool
+            return pool
+
+    def _ssl_context(self, hostport: str) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        tls_dir = self.config.docker_config / "tls" / hostport
+        if tls_dir.is_dir():
+            for ca in sorted(tls_dir.glob("*.crt")):
+                try:
+                    ctx.load_verify_locations(cafile=str(ca))
+                except (OSError, ssl.SSLError) as exc:
+                    raise TLSError(f"cannot load CA certificate {ca}: {exc}") from None
+            for cert in sorted(tls_dir.glob("*.cert")):
+                key = cert.with_suffix(".key")
+                if not key.exists():
+                    raise TLSError(f"client certificate {cert} has no key {key.name}")
+                try:
+                    ctx.load_cert_chain(str(cert), str(key))
+                except (OSError, ssl.SSLError) as exc:
+                    raise TLSError(f"cannot load client certificate {cert}: {exc}") from None
+        return ctx
+
+    def _request(self, hostport: str, path: str, headers: dict[str, str],
+                 max_length: int) -> tuple[int, bytes, str]:
+        attempt = 0
+        while True:
+            try:
+                return self._request_once(hostport, path, headers, max_length)
+            except _Retryable as retry:
+                if attempt >= self.config.retries:
+                    raise retry.error from None
+                attempt += 1
+                time.sleep(self.config.backoff * attempt)
+
+    def _request_once(self, hostport: str, path: str, headers: dict[str, str],
+                      max_length: int) -> tuple[int, bytes, str]:
+        pool = self._pool(hostport)
+        url = f"https://{hostport}{path}"
+        with self._lock:
+            self.requests += 1
+        try:
+            resp = pool.urlopen("GET", path, headers=headers, preload_content=False,
+                                redirect=False, retries=False)
+        except SSLError as exc:
+            raise TLSError(f"TLS failure talking to {hostport}: {_reason(exc)}") from None
+        except (ConnectTimeoutError, ReadTimeoutError):
+            raise RequestTimeout(f"{hostport} did not answer within the timeout") from None
+        except (NewConnectionError, ProtocolError, HTTPError) as exc:
+            raise _Retryable(NetworkError(f"cannot reach {hostport}: {_reason(exc)}")) from None
+        complete = False
+        try:
+            status = resp.status
+            if status in RETRY_STATUSES:
+                raise _Retryable(ServerError(f"{url}: the server answered {status}"))
+            limit = max_length if status == 200 else MAX_ERROR_BODY
+            length = resp.headers.get("Content-Length")
+            if status == 200 and length is not None and length.isdigit() \
+                    and int(length) > limit:
+                raise ResponseTooLarge(f"{url}: {length} bytes is more than the {limit} "
+                                       "allowed")
+            body = _read_capped(resp, limit, url, strict=status == 200)
+            complete = not resp.length_remaining
+            return status, body, resp.headers.get("WWW-Authenticate", "")
+        except ReadTimeoutError:
+            raise RequestTimeout(f"{hostport} stopped sending within the timeout") from None
+        except (ProtocolError, HTTPError) as exc:
+            raise NetworkError(f"{url}: incomplete response: {_reason(exc)}") from None
+        finally:
+            if not complete:
+                resp.close()  # never hand a half-read connection back to the pool
+            resp.release_conn()
+
+    # -- token auth ---------------------------------------------------------------------------
+
+    def _cached_token(self, hostport: str, scope: str) -> str | None:
+        with self._lock:
+            for (host, _, token_scope), token in self._tokens.items():
+                if host == hostport and token_scope == scope \
+                        and token.expires_at > time.monotonic():
+                    return token.value
+        return None
+
+    def _authorize(self, hostport: str, challenge: str, scope: str, registry: str) -> str:
+        scheme, params = parse_challenge(challenge)
+        creds = self.credentials(registry)
+        if scheme == "basic":
+            if creds is None or not creds.username:
+                raise AuthenticationError(f"{hostport} wants credentials: run docker login "
+                                          f"{registry}")
+            raw = f"{creds.username}:{creds.password}".encode()
+            return "Basic " + base64.b64encode(raw).decode()
+        if scheme != "bearer" or "realm" not in params:
+            raise AuthenticationError(f"{hostport} sent an authentication challenge trustbuild "
+                                      f"cannot answer: {challenge[:100]}")
+        token = self._fetch_token(params["realm"], params.get("service", ""), scope, creds)
+        with self._lock:
+            self._tokens[(hostport, params.get("service", ""), scope)] = token
+        return f"Bearer {token.value}"
+
+    def _fetch_token(self, realm: str, service: str, scope: str,
+                     creds: Credentials | None) -> _Token:
+        parts = urllib.parse.urlsplit(realm)
+        if parts.scheme != "https" or not parts.netloc:
+            raise AuthenticationError(f"token realm {realm!r} is not an https URL")
+        headers = {"User-Agent": USER_AGENT}
+        query = {"service": service, "scope": scope}
+        if creds and creds.identity_token:
+            # docker's refresh-token grant is a POST; a GET with the token is not the same
+            # thing, so send the grant and nothing else.
+            return self._post_refresh_token(parts, service, scope, creds.identity_token)
+        if creds and creds.username:
+            query["account"] = creds.username
+            raw = f"{creds.username}:{creds.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        path = parts.path + "?" + urllib.parse.urlencode(query)
+        status, body, _ = self._request(parts.netloc, path, headers, MAX_TOKEN_RESPONSE)
+        return self._token_from(status, body, realm)
+
+    def _post_refresh_token(self, parts: urllib.parse.SplitResult, service: str, scope: str,
+                            refresh: str) -> _Token:
+        pool = self._pool(parts.netloc)
+        form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": refresh,
+                                       "client_id": "trustbuild", "service": service,
+                                       "scope": scope})
+        try:
+            resp = pool.urlopen("POST", parts.path or "/", body=form, preload_content=False,
+                                headers={"User-Agent": USER_AGENT, "Content-Type":
+                                         "application/x-www-form-urlencoded"},
+                                redirect=False, retries=False)
+        except HTTPError as exc:
+            raise NetworkError(f"cannot reach token service {parts.netloc}: "
+                               f"{_reason(exc)}") from None
+        try:
+            body = _read_capped(resp, MAX_TOKEN_RESPONSE, parts.geturl(), strict=True)
+            return self._token_from(resp.status, body, parts.geturl())
+        finally:
+            resp.release_conn()
+
+    @staticmethod
+    def _token_from(status: int, body: bytes, realm: str) -> _Token:
+        if status in (401, 403):
+            raise AuthenticationError(f"the token service {realm} refused the credentials")
+        if status != 200:
+            raise AuthenticationError(f"the token service {realm} answered {status}")
+        try:
+            data = json.loads(body)
+            value = data.get("token") or data.get("access_token")
+            expires_in = float(data.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError):
+            raise AuthenticationError(f"the token service {realm} sent no token") from None
+        if not isinstance(value, str) or not value:
+            raise AuthenticationError(f"the token service {realm} sent no token")
+        return _Token(value, time.monotonic() + max(expires_in - 5, 1))
+
+
+class _Retryable(Exception):
+    def __init__(self, error: NetworkError | ServerError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _read_capped(resp: urllib3.BaseHTTPResponse, limit: int, url: str, *, strict: bool) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in resp.stream(64 * 1024):
+        total += len(chunk)
+        if total > limit:
+            if strict:
+                raise ResponseTooLarge(f"{url}: more than the {limit} bytes allowed")
+            chunks.append(chunk[: limit - (total - len(chunk))])
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc)
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…",scope="repository:a/b:pull,push"`` → scheme, params."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {}
+    for match in _CHALLENGE_PARAM.finditer(rest):
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        params[match.group(1).lower()] = re.sub(r"\\(.)", r"\1", value)
+    return scheme.lower(), params
