@@ -69,10 +69,11 @@ class Publisher:
         env["DOCKER_CONTENT_TRUST"] = "1" if trust else "0"
         return run([DOCKER_CLI, *args], env, check=check).stdout
 
-    def notary(self, *args: str, check: bool = True) -> str:
+    def notary(self, *args: str, check: bool = True, answer: str | None = None) -> str:
         argv = ["notary", "-s", self.stack.notary_url, "-d", str(self.docker_config / "trust"),
                 "--tlscacert", str(self.stack.notary_ca), *args]
-        return run(argv, self.env, check=check).stdout
+        stdin = answer.encode() if answer is not None else None
+        return run(argv, self.env, check=check, input=stdin).stdout
 
     def gun(self, name: str) -> str:
         return f"{self.stack.registry}/{name}"
@@ -139,8 +140,11 @@ class Publisher:
         self._delegations.pop((repo, role), None)
 
     def rotate_root(self, name: str) -> None:
-        self.notary("key", "rotate", self.gun(name), "root")
-        self.notary("publish", self.gun(name))
+        """``notary key rotate <gun> root`` (it asks for confirmation; rotations publish at
+        once)."""
+        out = self.notary("key", "rotate", self.gun(name), "root", answer="yes\n")
+        if "Aborting" in out:
+            raise StackError(f"notary refused to rotate the root key:\n{out}")
 
     def delegation_cert(self, role: str) -> Path:
         """An RSA 2048 key and self-signed certificate made with openssl, imported into the

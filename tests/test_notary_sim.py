@@ -1,0 +1,552 @@
+"""The Notary client against the simulator: one test per attack and fault."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.notarysim.keys import SimKey, make_key
+from tests.notarysim.repo import SimRepo, file_meta, go_time
+from tests.notarysim.server import Fault, SimServer, make_tls, serving
+from tests.stack.services import ensure_packages
+from trustbuild.notary.client import TrustClient
+from trustbuild.notary.errors import (
+    AuthenticationError,
+    ExpiredError,
+    HashMismatchError,
+    MetadataError,
+    NetworkError,
+    NoTrustData,
+    OfflineError,
+    RequestTimeout,
+    ResponseTooLarge,
+    RollbackError,
+    RootError,
+    ServerError,
+    SignatureError,
+    TLSError,
+    TrustError,
+)
+from trustbuild.notary.transport import Transport, TransportConfig
+
+REGISTRY = "reg.example:5000"
+DIGEST = hashlib.sha256(b"image manifest").hexdigest()
+OTHER = hashlib.sha256(b"another manifest").hexdigest()
+Client = Callable[..., TrustClient]
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return make_tls(tmp_path_factory.mktemp("simtls"))
+
+
+@pytest.fixture()
+def sim(tls: Any) -> Iterator[SimServer]:
+    with serving(SimServer(tls)) as server:
+        yield server
+
+
+@pytest.fixture()
+def config(tmp_path: Path, sim: SimServer, tls: Any) -> Path:
+    cfg = tmp_path / "docker"
+    (cfg / "tls" / sim.hostport).mkdir(parents=True)
+    (cfg / "tls" / sim.hostport / "ca.crt").write_bytes(tls.ca_cert.read_bytes())
+    return cfg
+
+
+@pytest.fixture()
+def client(config: Path, sim: SimServer) -> Client:
+    def make(**kw: Any) -> TrustClient:
+        timeout = kw.pop("read_timeout", 5.0)
+        transport = kw.pop("transport", None) or Transport(
+            TransportConfig(docker_config=config, read_timeout=timeout, backoff=0.01),
+            credentials=kw.pop("credentials", lambda registry: None))
+        return TrustClient(docker_config=config, env={"DOCKER_CONTENT_TRUST_SERVER": sim.url},
+                           transport=transport, **kw)
+    return make
+
+
+def repo(sim: SimServer, name: str = "app", **kw: Any) -> SimRepo:
+    r = sim.add(SimRepo(f"{REGISTRY}/{name}", **kw))
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    return r
+
+
+def ref(r: SimRepo, tag: str = "1") -> str:
+    return f"{r.gun}:{tag}"
+
+
+# -- formats --------------------------------------------------------------------------------
+
+KEY_TYPES = [("ecdsa-x509", "ecdsa", "ed25519"), ("rsa-x509", "rsa", "ecdsa"),
+             ("ecdsa-x509", "ed25519", "rsa"), ("rsa-x509", "ecdsa-x509", "ecdsa"),
+             ("ecdsa-x509", "rsa-x509", "ed25519")]
+
+
+@pytest.mark.parametrize(("root_type", "targets_type", "server_type"), KEY_TYPES)
+def test_every_key_type_and_method(sim: SimServer, client: Client, root_type: str,
+                                   targets_type: str, server_type: str) -> None:
+    r = repo(sim, root_type=root_type, targets_type=targets_type,
+             snapshot_type=server_type, timestamp_type=server_type)
+    r.delegate("targets/releases", keytype=targets_type)
+    r.sign_tag("2", OTHER, role="targets/releases")
+    r.publish()
+    c = client()
+    assert c.resolve(ref(r)).digest == f"sha256:{DIGEST}"
+    got = c.resolve(ref(r, "2"))
+    assert (got.digest, got.role, got.size) == (f"sha256:{OTHER}", "targets/releases", 527)
+
+
+def test_ecdsa_signatures_in_der_are_accepted(sim: SimServer, client: Client) -> None:
+    r = sim.add(SimRepo(f"{REGISTRY}/der"))
+    r.keys["targets"][0].der_signatures = True
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    assert client().resolve(ref(r)).role == "targets"
+
+
+def test_real_notary_cli_accepts_the_simulator(sim: SimServer, tls: Any, tmp_path: Path) -> None:
+    """The simulator writes the real format: the Go notary client verifies it."""
+    ensure_packages()
+    r = repo(sim, root_type="rsa-x509", targets_type="ecdsa")
+    r.delegate("targets/releases", keytype="rsa-x509")
+    r.sign_tag("2", OTHER, role="targets/releases")
+    r.publish()
+    out = subprocess.run(["notary", "-s", sim.url, "-d", str(tmp_path / "trust"),
+                          "--tlscacert", str(tls.ca_cert), "lookup", r.gun, "2"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[:3] == ["2", f"sha256:{OTHER}", "527"]
+
+
+def test_cache_layout_is_shared_with_the_notary_cli(sim: SimServer, client: Client,
+                                                   config: Path, tls: Any) -> None:
+    r = repo(sim)
+    client().resolve(ref(r))
+    ensure_packages()
+    # The notary CLI, pointed at a dead server, answers from what trustbuild cached.
+    out = subprocess.run(["notary", "-s", "https://127.0.0.1:9", "-d", str(config / "trust"),
+                          "--tlscacert", str(tls.ca_cert), "lookup", r.gun, "1"],
+                         capture_output=True, text=True, check=False)
+    assert out.stdout.split()[:2] == ["1", f"sha256:{DIGEST}"], out.stderr
+
+
+# -- resolution rule --------------------------------------------------------------------------
+
+def test_releases_wins_over_targets(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    r.delegate("targets/releases")
+    r.sign_tag("1", OTHER, role="targets/releases")
+    r.publish()
+    assert client().resolve(ref(r)).digest == f"sha256:{OTHER}"
+
+
+def test_other_delegation_only_is_no_trust_data(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    r.delegate("targets/qa")
+    r.sign_tag("qa-only", OTHER, role="targets/qa")
+    r.publish()
+    with pytest.raises(NoTrustData, match="No trust data for qa-only"):
+        client().resolve(ref(r, "qa-only"))
+
+
+def test_unknown_repository_is_no_trust_data(sim: SimServer, client: Client) -> None:
+    with pytest.raises(NoTrustData) as caught:
+        client().resolve(f"{REGISTRY}/missing:3")
+    text = str(caught.value)
+    assert "No trust data for 3" in text and f"{REGISTRY}/missing" in text
+    assert sim.hostport in text
+
+
+def test_absent_tag_is_no_trust_data(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    with pytest.raises(NoTrustData, match="No trust data for 2"):
+        client().resolve(ref(r, "2"))
+
+
+def test_untagged_reference_means_latest(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    r.sign_tag("latest", OTHER)
+    r.publish()
+    assert client().resolve(r.gun).digest == f"sha256:{OTHER}"
+
+
+def test_digest_references_must_be_signed(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    c = client()
+    got = c.resolve(f"{r.gun}@sha256:{DIGEST}")
+    assert (got.tag, got.role) == ("1", "targets")
+    assert c.resolve(f"{r.gun}:1@sha256:{DIGEST}").digest == f"sha256:{DIGEST}"
+    with pytest.raises(NoTrustData, match="no signed tag has this digest"):
+        c.resolve(f"{r.gun}@sha256:{OTHER}")
+    with pytest.raises(NoTrustData, match="the digest signed for 1 is"):
+        c.resolve(f"{r.gun}:1@sha256:{OTHER}")
+
+
+def test_delegation_paths_that_do_not_cover_the_tag(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    r.delegate("targets/releases", paths=["v"])
+    r.sign_tag("2", OTHER, role="targets/releases")
+    r.sign_tag("v2", OTHER, role="targets/releases")
+    r.publish()
+    c = client()
+    with pytest.raises(NoTrustData):
+        c.resolve(ref(r, "2"))
+    assert c.resolve(ref(r, "v2")).role == "targets/releases"
+
+
+def test_releases_with_no_keys_is_an_error_not_a_fallback(sim: SimServer,
+                                                          client: Client) -> None:
+    r = repo(sim)
+    d = r.delegate("targets/releases")
+    d.listed_keyids = []
+    r.sign_tag("1", OTHER, role="targets/releases")
+    r.publish()
+    with pytest.raises(SignatureError, match="has no keys"):
+        client().resolve(ref(r))
+
+
+def test_expired_releases_is_an_error_not_a_fallback(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    r.delegate("targets/releases")
+    r.expires["targets/releases"] = datetime.now(UTC) - timedelta(minutes=1)
+    r.publish()
+    with pytest.raises(ExpiredError, match="targets/releases expired at"):
+        client().resolve(ref(r))
+
+
+# -- signatures and keys ------------------------------------------------------------------------
+
+def _impostor(key: SimKey) -> SimKey:
+    """Claims *key*'s key ID but signs with another private key."""
+    other = make_key(key.keytype)
+    return replace(other, public_b64=key.public_b64)
+
+
+@pytest.mark.parametrize("role", ["root", "targets", "snapshot", "timestamp"])
+def test_bad_signature(sim: SimServer, client: Client, role: str) -> None:
+    r = sim.add(SimRepo(f"{REGISTRY}/badsig-{role}"))
+    r.signers[role] = [_impostor(r.keys[role][0])]
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    with pytest.raises((SignatureError, RootError)):
+        client().resolve(ref(r))
+
+
+def test_threshold_not_met(sim: SimServer, client: Client) -> None:
+    r = sim.add(SimRepo(f"{REGISTRY}/threshold"))
+    r.keys["targets"].append(make_key("ecdsa"))
+    r.thresholds["targets"] = 2
+    r.signers["targets"] = r.keys["targets"][:1]
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    with pytest.raises(SignatureError, match="did not meet threshold for targets"):
+        client().resolve(ref(r))
+
+
+def test_same_key_twice_counts_once(sim: SimServer, client: Client) -> None:
+    r = sim.add(SimRepo(f"{REGISTRY}/twice"))
+    key = r.keys["targets"][0]
+    # The same public key also listed under a second (certificate) key ID.
+    cert_twin = make_key("ecdsa-x509")
+    cert_twin = replace(cert_twin, private=key.private)
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.notarysim.keys import certificate
+
+    pem = certificate(key.private, "twin").public_bytes(serialization.Encoding.PEM)
+    cert_twin = replace(cert_twin, public_b64=base64.b64encode(pem).decode())
+    r.keys["targets"] = [key, cert_twin]
+    r.thresholds["targets"] = 2
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    with pytest.raises(SignatureError, match="did not meet threshold"):
+        client().resolve(ref(r))
+
+
+def test_key_id_that_does_not_match_its_key(sim: SimServer, client: Client) -> None:
+    r = sim.add(SimRepo(f"{REGISTRY}/badkeyid"))
+    real = r.keys["targets"][0].keyid
+    fake = "f" * 64
+
+    def rename(signed: dict[str, Any]) -> None:
+        signed["keys"][fake] = signed["keys"].pop(real)
+        signed["roles"]["targets"]["keyids"] = [fake]
+
+    r.tamper["root"] = rename
+    original = r.keys["targets"][0]
+
+    class Renamed(SimKey):
+        @property
+        def keyid(self) -> str:
+            return fake
+
+    r.signers["targets"] = [Renamed(original.keytype, original.private, original.public_b64,
+                                    original.method)]
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    with pytest.raises(SignatureError, match="not valid for its key content"):
+        client().resolve(ref(r))
+
+
+# -- root certificates and rotation --------------------------------------------------------------
+
+def test_root_certificate_with_wrong_common_name(sim: SimServer, client: Client) -> None:
+    r = sim.add(SimRepo(f"{REGISTRY}/wrongcn"))
+    r.replace_root_key(make_key("ecdsa-x509", common_name=f"{REGISTRY}/someone-else"))
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    with pytest.raises(RootError, match="common name"):
+        client().resolve(ref(r))
+
+
+def test_expired_root_certificate(sim: SimServer, client: Client) -> None:
+    gun = f"{REGISTRY}/oldcert"
+    r = sim.add(SimRepo(gun))
+    past = datetime.now(UTC) - timedelta(days=1)
+    r.replace_root_key(make_key("ecdsa-x509", common_name=gun,
+                                not_before=past - timedelta(days=30), not_after=past))
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    with pytest.raises(RootError, match="certificate expired"):
+        client().resolve(ref(r))
+
+
+def test_valid_root_rotation_after_caching(sim: SimServer, client: Client,
+                                           config: Path) -> None:
+    r = repo(sim)
+    client().resolve(ref(r))
+    for _ in range(2):  # v1 -> v3: the client walks 2.root.json
+        r.rotate_root()
+        r.publish()
+    sim.log.clear()
+    assert client().resolve(ref(r)).digest == f"sha256:{DIGEST}"
+    assert "2.root.json" in sim.requests_for(r.gun)
+    cached = json.loads((config / "trust/tuf" / r.gun / "metadata/root.json").read_bytes())
+    assert cached["signed"]["version"] == 3
+
+
+def test_rotation_not_signed_by_the_old_root_is_refused(sim: SimServer,
+                                                        client: Client) -> None:
+    r = repo(sim)
+    client().resolve(ref(r))
+    r.rotate_root(signed_by_old=False)
+    r.publish()
+    with pytest.raises(RootError, match="could not rotate trust"):
+        client().resolve(ref(r))
+
+
+# -- rollback, freshness, mix-and-match ---------------------------------------------------------
+
+def _resign(r: SimRepo, role: str, body: dict[str, Any]) -> bytes:
+    return r.sign(role, body, r.keys[role])
+
+
+def test_timestamp_rollback(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    old = dict(r.files)
+    r.publish()
+    client().resolve(ref(r))
+    r.files = old
+    with pytest.raises(RollbackError, match="timestamp version 1 is lower than version 2"):
+        client().resolve(ref(r))
+
+
+def test_snapshot_rollback(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    old_snapshot = r.files["snapshot.json"]
+    r.publish()
+    client().resolve(ref(r))
+    r.files = {**r.files, "timestamp.json": _resign(r, "timestamp", {
+        "_type": "Timestamp", "expires": go_time(r.expiry("timestamp")),
+        "meta": {"snapshot": file_meta(old_snapshot)}, "version": 10})}
+    r.files[f"snapshot.{hashlib.sha256(old_snapshot).hexdigest()}.json"] = old_snapshot
+    with pytest.raises(RollbackError, match="snapshot version 1 is lower than version 2"):
+        client().resolve(ref(r))
+
+
+def test_targets_rollback(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    old_targets = r.files["targets.json"]
+    r.publish()
+    client().resolve(ref(r))
+    snapshot = _resign(r, "snapshot", {
+        "_type": "Snapshot", "expires": go_time(r.expiry("snapshot")),
+        "meta": {"root": file_meta(r.roots[-1]), "targets": file_meta(old_targets)},
+        "version": 10})
+    r.files = {**r.files, "timestamp.json": _resign(r, "timestamp", {
+        "_type": "Timestamp", "expires": go_time(r.expiry("timestamp")),
+        "meta": {"snapshot": file_meta(snapshot)}, "version": 10}),
+        f"snapshot.{hashlib.sha256(snapshot).hexdigest()}.json": snapshot,
+        f"targets.{hashlib.sha256(old_targets).hexdigest()}.json": old_targets}
+    with pytest.raises(RollbackError, match="targets version 1 is lower than version 2"):
+        client().resolve(ref(r))
+
+
+@pytest.mark.parametrize("role", ["root", "timestamp", "snapshot", "targets"])
+def test_each_role_expired(sim: SimServer, client: Client, role: str) -> None:
+    r = sim.add(SimRepo(f"{REGISTRY}/expired-{role}"))
+    r.expires[role] = datetime.now(UTC) - timedelta(seconds=30)
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    with pytest.raises(ExpiredError, match=f"{role} expired at"):
+        client().resolve(ref(r))
+
+
+@pytest.mark.parametrize("role", ["snapshot", "targets"])
+def test_mix_and_match_is_a_hash_mismatch(sim: SimServer, client: Client, role: str) -> None:
+    r = repo(sim)
+    other = sim.add(SimRepo(f"{REGISTRY}/other-{role}"))
+    other.sign_tag("1", OTHER)
+    other.publish()
+    by_hash = next(n for n in r.files if n.startswith(f"{role}.") and n.count(".") == 2)
+    sim.faults[by_hash] = Fault(body=other.files[f"{role}.json"])
+    with pytest.raises((HashMismatchError, ResponseTooLarge)):
+        client().resolve(ref(r))
+
+
+def test_length_mismatch_short_body(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    by_hash = next(n for n in r.files if n.startswith("targets.") and n.count(".") == 2)
+    sim.faults[by_hash] = Fault(body=r.files[by_hash][:-5])
+    with pytest.raises(HashMismatchError, match="length"):
+        client().resolve(ref(r))
+
+
+@pytest.mark.parametrize("name", ["timestamp.json", "root.json"])
+def test_oversize_responses(sim: SimServer, client: Client, name: str) -> None:
+    r = repo(sim)
+    sim.faults[name] = Fault(body=b" " * (1024 * 1024 + 1))
+    with pytest.raises(ResponseTooLarge):
+        client().resolve(ref(r))
+
+
+def test_truncated_body(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    sim.faults["timestamp.json"] = Fault(truncate_to=20)
+    with pytest.raises(NetworkError, match="incomplete"):
+        client().resolve(ref(r))
+
+
+# -- transport -----------------------------------------------------------------------------------
+
+def test_slow_server_times_out(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    sim.faults["timestamp.json"] = Fault(delay=1.5)
+    with pytest.raises(RequestTimeout):
+        client(read_timeout=0.3).resolve(ref(r))
+
+
+def test_server_error(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    sim.faults["timestamp.json"] = Fault(status=500)
+    with pytest.raises(ServerError, match="500"):
+        client().resolve(ref(r))
+
+
+def test_transient_503_is_retried(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    sim.faults["timestamp.json"] = Fault(status=503, times=2)
+    assert client().resolve(ref(r)).role == "targets"
+
+
+def test_unknown_ca_is_a_tls_error(sim: SimServer, client: Client, config: Path) -> None:
+    r = repo(sim)
+    (config / "tls" / sim.hostport / "ca.crt").unlink()
+    with pytest.raises(TLSError):
+        client().resolve(ref(r))
+
+
+def _login(config: Path, user: str, password: str) -> None:
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (config / "config.json").write_text(json.dumps({"auths": {REGISTRY: {"auth": auth}}}))
+
+
+def test_token_auth_with_registry_credentials(sim: SimServer, config: Path) -> None:
+    r = repo(sim)
+    sim.credentials = ("alice", "s3cret")
+    _login(config, "alice", "s3cret")
+    c = TrustClient(docker_config=config, env={"DOCKER_CONTENT_TRUST_SERVER": sim.url})
+    assert c.resolve(ref(r)).role == "targets"
+    assert "/token" in sim.log
+
+
+@pytest.mark.parametrize("password", [None, "wrong"])
+def test_401_and_bad_credentials(sim: SimServer, config: Path, password: str | None) -> None:
+    r = repo(sim)
+    sim.credentials = ("alice", "s3cret")
+    if password:
+        _login(config, "alice", password)
+    c = TrustClient(docker_config=config, env={"DOCKER_CONTENT_TRUST_SERVER": sim.url})
+    with pytest.raises(AuthenticationError):
+        c.resolve(ref(r))
+
+
+def test_trust_server_must_be_https(config: Path) -> None:
+    c = TrustClient(docker_config=config,
+                    env={"DOCKER_CONTENT_TRUST_SERVER": "http://127.0.0.1:1"})
+    with pytest.raises(TrustError, match="valid https URL required"):
+        c.resolve("reg.example:5000/x:1")
+
+
+# -- fail closed, offline ------------------------------------------------------------------------
+
+def test_no_fallback_to_cache_when_the_server_fails(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    client().resolve(ref(r))
+    sim.faults["timestamp.json"] = Fault(status=404)
+    with pytest.raises(TrustError):
+        client().resolve(ref(r))
+
+
+def test_offline_uses_the_cache_only_while_fresh(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    client().resolve(ref(r))
+    sim.log.clear()
+    assert client(offline=True).resolve(ref(r)).digest == f"sha256:{DIGEST}"
+    assert sim.log == []
+    later = datetime.now(UTC) + timedelta(days=400)
+    with pytest.raises(ExpiredError):
+        client(offline=True, clock=lambda: later).resolve(ref(r))
+
+
+def test_offline_without_cache(client: Client) -> None:
+    with pytest.raises(OfflineError):
+        client(offline=True).resolve(f"{REGISTRY}/never-seen:1")
+
+
+def test_warm_cache_fetches_only_the_timestamp(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    client().resolve(ref(r))
+    sim.log.clear()
+    client().resolve(ref(r))
+    assert sim.requests_for(r.gun) == ["timestamp.json"]
+
+
+def test_many_references_concurrently_each_repository_once(sim: SimServer,
+                                                           client: Client) -> None:
+    repos = [repo(sim, f"many{i}") for i in range(6)]
+    c = client()
+    refs = [ref(r) for r in repos] * 3
+    results = c.resolve_many(refs)
+    assert all(not isinstance(v, TrustError) and v.digest == f"sha256:{DIGEST}"
+               for v in results.values())
+    for r in repos:
+        assert sim.requests_for(r.gun).count("root.json") == 1
+
+
+def test_malformed_metadata(sim: SimServer, client: Client) -> None:
+    r = repo(sim)
+    sim.faults["root.json"] = Fault(body=b'{"signed": [], "signatures": []}')
+    with pytest.raises(MetadataError):
+        client().resolve(ref(r))
