@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.notarysim.server import SimServer, TLSFiles, make_tls, serving
 from tests.stack.catalog import Catalog, publish_catalog
 from tests.stack.publisher import Publisher
 from tests.stack.services import Stack, StackError, running_stack
+from trustbuild.notary.client import TrustClient
+from trustbuild.notary.transport import Transport, TransportConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+Client = Callable[..., TrustClient]
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +43,36 @@ def catalog(publisher: Publisher) -> Catalog:
 def consumer_config(stack: Stack, tmp_path: Path) -> Path:
     """A fresh docker config dir (empty trust cache) that trusts the stack's TLS certificate."""
     return stack.docker_config(tmp_path / "consumer-docker")
+
+
+# -- the notary simulator (tests/notarysim) ---------------------------------------------
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    return make_tls(tmp_path_factory.mktemp("simtls"))
+
+
+@pytest.fixture()
+def sim(tls: TLSFiles) -> Iterator[SimServer]:
+    with serving(SimServer(tls)) as server:
+        yield server
+
+
+@pytest.fixture()
+def config(tmp_path: Path, sim: SimServer, tls: TLSFiles) -> Path:
+    cfg = tmp_path / "docker"
+    (cfg / "tls" / sim.hostport).mkdir(parents=True)
+    (cfg / "tls" / sim.hostport / "ca.crt").write_bytes(tls.ca_cert.read_bytes())
+    return cfg
+
+
+@pytest.fixture()
+def client(config: Path, sim: SimServer) -> Client:
+    def make(**kw: Any) -> TrustClient:
+        timeout = kw.pop("read_timeout", 5.0)
+        transport = kw.pop("transport", None) or Transport(
+            TransportConfig(docker_config=config, read_timeout=timeout, backoff=0.01),
+            credentials=kw.pop("credentials", lambda registry: None))
+        return TrustClient(docker_config=config, env={"DOCKER_CONTENT_TRUST_SERVER": sim.url},
+                           transport=transport, **kw)
+    return make

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import subprocess
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Client
 from tests.notarysim.keys import SimKey, make_key
 from tests.notarysim.repo import SimRepo, file_meta, go_time
-from tests.notarysim.server import Fault, SimServer, make_tls, serving
+from tests.notarysim.server import Fault, SimServer
 from tests.stack.services import ensure_packages
 from trustbuild.notary.client import TrustClient
 from trustbuild.notary.errors import (
@@ -36,43 +36,10 @@ from trustbuild.notary.errors import (
     TLSError,
     TrustError,
 )
-from trustbuild.notary.transport import Transport, TransportConfig
 
 REGISTRY = "reg.example:5000"
 DIGEST = hashlib.sha256(b"image manifest").hexdigest()
 OTHER = hashlib.sha256(b"another manifest").hexdigest()
-Client = Callable[..., TrustClient]
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return make_tls(tmp_path_factory.mktemp("simtls"))
-
-
-@pytest.fixture()
-def sim(tls: Any) -> Iterator[SimServer]:
-    with serving(SimServer(tls)) as server:
-        yield server
-
-
-@pytest.fixture()
-def config(tmp_path: Path, sim: SimServer, tls: Any) -> Path:
-    cfg = tmp_path / "docker"
-    (cfg / "tls" / sim.hostport).mkdir(parents=True)
-    (cfg / "tls" / sim.hostport / "ca.crt").write_bytes(tls.ca_cert.read_bytes())
-    return cfg
-
-
-@pytest.fixture()
-def client(config: Path, sim: SimServer) -> Client:
-    def make(**kw: Any) -> TrustClient:
-        timeout = kw.pop("read_timeout", 5.0)
-        transport = kw.pop("transport", None) or Transport(
-            TransportConfig(docker_config=config, read_timeout=timeout, backoff=0.01),
-            credentials=kw.pop("credentials", lambda registry: None))
-        return TrustClient(docker_config=config, env={"DOCKER_CONTENT_TRUST_SERVER": sim.url},
-                           transport=transport, **kw)
-    return make
 
 
 def repo(sim: SimServer, name: str = "app", **kw: Any) -> SimRepo:

@@ -19,6 +19,7 @@ from trustbuild import __version__
 
 if TYPE_CHECKING:
     from trustbuild.dockerfile import BuildOptions, ImagePull
+    from trustbuild.notary.inspection import RepositoryReport
 
 # Exit codes (docs/guide.md lists them).
 EXIT_OK = 0
@@ -128,3 +129,59 @@ def refs(file: str | None, build_args: tuple[str, ...], target: str | None,
         click.echo(_format_pull(pull))
     for warning in analysis.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _print_report(report: RepositoryReport) -> None:
+    click.echo(f"\nSignatures for {report.name}  (trust server {report.server})\n")
+    click.echo(f"{'SIGNED TAG':<20} {'DIGEST':<71} {'SIGNERS'}")
+    for sig in sorted(report.signatures, key=lambda s: (s.tag, s.role)):
+        accepted = report.accepted.get(sig.tag)
+        mark = " (used)" if accepted and accepted.digest == sig.digest \
+            and accepted.role == sig.role else ""
+        click.echo(f"{sig.tag:<20} {sig.digest:<71} {sig.signer} [{sig.role}]{mark}")
+    if not report.signatures:
+        click.echo("(no signed tags)")
+    if report.signers:
+        click.echo(f"\nList of signers and their keys for {report.name}\n")
+        for name, keys in sorted(report.signers.items()):
+            click.echo(f"{name:<20} {', '.join(k[:12] for k in keys) or '(no keys)'}")
+    click.echo(f"\nAdministrative keys for {report.name}\n")
+    click.echo(f"  Repository Key:\t{', '.join(report.repository_keys)}")
+    click.echo(f"  Root Key:\t{', '.join(report.root_keys)}")
+    for role, problem in sorted(report.problems.items()):
+        click.echo(f"  warning: {role} not read: {problem}", err=True)
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE[:TAG]...")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--offline", is_flag=True,
+              help="Use only the local trust cache, and only while none of it has expired.")
+def inspect(images: tuple[str, ...], fmt: str, offline: bool) -> None:
+    """Show the signed tags of each repository, with digests and signing roles.
+
+    Like `docker trust inspect`: the trust server is DOCKER_CONTENT_TRUST_SERVER, or the
+    registry's own host, and metadata is cached under $DOCKER_CONFIG/trust.
+    """
+    from trustbuild.notary.client import TrustClient
+    from trustbuild.notary.errors import NoTrustData, TrustError
+
+    client = TrustClient(offline=offline)
+    reports = []
+    code = EXIT_OK
+    for image in images:
+        try:
+            reports.append(client.inspect(image))
+        except NoTrustData as exc:
+            click.echo(f"trustbuild: {image}: {exc}", err=True)
+            code = max(code, EXIT_UNTRUSTED)
+        except TrustError as exc:
+            click.echo(f"trustbuild: {image}: {exc}", err=True)
+            code = EXIT_TRUST_ERROR
+    if fmt == "json":
+        click.echo(json.dumps([r.to_json() for r in reports], indent=2))
+    else:
+        for report in reports:
+            _print_report(report)
+    sys.exit(code)

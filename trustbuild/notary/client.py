@@ -20,6 +20,7 @@ from trustbuild.errors import InvalidReferenceError
 from trustbuild.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
 from trustbuild.notary.credentials import registry_credentials
 from trustbuild.notary.errors import NoTrustData, TrustError
+from trustbuild.notary.inspection import RepositoryReport, report
 from trustbuild.notary.repository import SignedTarget, TrustedRepository
 from trustbuild.notary.roots import RootPin
 from trustbuild.notary.transport import Transport, TransportConfig
@@ -105,9 +106,7 @@ class TrustClient:
         """The verified trust data of *ref*'s repository, loaded once per client."""
         server = self.server(ref)
         key = (server, ref.name)
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        with self._lock_for(server, ref.name):
             known = self._repos.get(key)
             if known is None:
                 try:
@@ -171,6 +170,22 @@ class TrustClient:
                 return target
         raise NoTrustData(f"No trust data for {ref.digest}: no signed tag has this digest",
                           gun=repo.gun, server=repo.server)
+
+    def inspect(self, reference: str | ImageReference) -> RepositoryReport:
+        """Every signed tag of the repository, like ``docker trust inspect``; a tag in
+        *reference* narrows the report to that tag."""
+        ref = _as_reference(reference)
+        repo = self.repository(ref)
+        with self._lock_for(self.server(ref), ref.name):
+            result = report(repo, ref.name)
+        if ref.tag is not None:
+            result.signatures = [s for s in result.signatures if s.tag == ref.tag]
+            result.accepted = {t: s for t, s in result.accepted.items() if t == ref.tag}
+        return result
+
+    def _lock_for(self, server: str, gun: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((server, gun), threading.Lock())
 
     def resolve_many(self, references: Iterable[str | ImageReference], *,
                      max_workers: int = 8) -> dict[str, TrustedDigest | TrustError]:
