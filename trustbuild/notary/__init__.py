@@ -1,0 +1,51 @@
+"""Docker Content Trust (Notary v1): a verifying client.
+
+``TrustClient().resolve("registry/name:tag")`` returns the digest signed for the tag in
+``targets/releases`` or ``targets``, or raises ``NoTrustData``; every other failure is a
+``TrustError`` subclass that says what went wrong.
+"""
+
+from trustbuild.notary.client import TrustClient, TrustedDigest, default_trust_server
+from trustbuild.notary.errors import (
+    AuthenticationError,
+    ExpiredError,
+    HashMismatchError,
+    MetadataError,
+    NetworkError,
+    NoTrustData,
+    OfflineError,
+    RequestTimeout,
+    ResponseTooLarge,
+    RollbackError,
+    RootError,
+    ServerError,
+    SignatureError,
+    TLSError,
+    TransportError,
+    TrustError,
+)
+from trustbuild.notary.inspection import RepositoryReport, TagSignature
+
+__all__ = [
+    "AuthenticationError",
+    "ExpiredError",
+    "HashMismatchError",
+    "MetadataError",
+    "NetworkError",
+    "NoTrustData",
+    "OfflineError",
+    "RepositoryReport",
+    "RequestTimeout",
+    "ResponseTooLarge",
+    "RollbackError",
+    "RootError",
+    "ServerError",
+    "SignatureError",
+    "TLSError",
+    "TagSignature",
+    "TransportError",
+    "TrustClient",
+    "TrustError",
+    "TrustedDigest",
+    "default_trust_server",
+]
