@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -480,7 +481,8 @@ def test_offline_uses_the_cache_only_while_fresh(sim: SimServer, client: Client)
     r = repo(sim)
     client().resolve(ref(r))
     sim.log.clear()
-    assert client(offline=True).resolve(ref(r)).digest == f"sha256:{DIGEST}"
+    answer = client(offline=True).resolve(ref(r))
+    assert (answer.digest, answer.offline) == (f"sha256:{DIGEST}", True)
     assert sim.log == []
     later = datetime.now(UTC) + timedelta(days=400)
     with pytest.raises(ExpiredError):
@@ -517,3 +519,27 @@ def test_malformed_metadata(sim: SimServer, client: Client) -> None:
     sim.faults["root.json"] = Fault(body=b'{"signed": [], "signatures": []}')
     with pytest.raises(MetadataError):
         client().resolve(ref(r))
+
+
+def test_processes_sharing_one_cache(sim: SimServer, config: Path) -> None:
+    """Several processes resolving at once against one trust dir: all answer, and the cache
+    stays valid (atomic writes, one updater at a time)."""
+    repos = [repo(sim, f"shared{i}") for i in range(3)]
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from trustbuild.notary import TrustClient\n"
+        "c = TrustClient(docker_config=Path(sys.argv[1]), "
+        "env={'DOCKER_CONTENT_TRUST_SERVER': sys.argv[2]})\n"
+        "for r in sys.argv[3:]: print(c.resolve(r).digest)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(config), sim.url,
+                               *[ref(r) for r in repos]], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert out.split() == [f"sha256:{DIGEST}"] * 3
+    for r in repos:
+        cached = config / "trust/tuf" / r.gun / "metadata"
+        assert sorted(p.name for p in cached.iterdir()) == [
+            "root.json", "snapshot.json", "targets.json", "timestamp.json"]

@@ -62,6 +62,7 @@ class TrustedDigest:
     role: str  # targets/releases or targets
     expires: datetime  # earliest expiry of the metadata this answer rests on
     server: str
+    offline: bool = False  # answered from the local cache alone (offline mode)
 
     @property
     def pinned(self) -> ImageReference:
@@ -154,7 +155,7 @@ class TrustClient:
         server = repo.server
         target = repo.lookup(tag) if ref.digest is None else self._signed_digest(repo, ref)
         return TrustedDigest(ref, repo.gun, target.tag, target.digest, target.size,
-                             target.role, repo.expires(), server)
+                             target.role, repo.expires(), server, self.offline)
 
     @staticmethod
     def _signed_digest(repo: TrustedRepository, ref: ImageReference) -> SignedTarget:
