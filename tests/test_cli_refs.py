@@ -5,8 +5,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from trustbuild.cli import EXIT_DOCKERFILE, EXIT_USAGE, main
+from trustbuild.cli import main
 from trustbuild.dockerfile.platforms import host_platform
+from trustbuild.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
+from trustbuild.exitcodes import USAGE as EXIT_USAGE
 
 MULTI_STAGE = """\
 ARG REGISTRY=reg.example:5000

@@ -174,6 +174,15 @@ def test_classic_builder_reports_buildkit_only_syntax() -> None:
         refs("FROM a\nRUN <<E\nx\nE\n", builder=Builder.CLASSIC)
 
 
+def test_classic_builder_has_no_builtin_platform_args() -> None:
+    text = "ARG BUILDPLATFORM\nFROM --platform=$BUILDPLATFORM a:1\nFROM b:1${TARGETARCH}\n"
+    with pytest.raises(DockerfileError, match="empty platform"):
+        refs(text, builder=Builder.CLASSIC)
+    got = refs(text, builder=Builder.CLASSIC, build_args={"BUILDPLATFORM": "linux/arm64"})
+    assert got == [lib("a:1"), lib("b:1")]
+    assert refs(text, all_stages=True) == [lib("a:1"), lib("b:1amd64")]
+
+
 def test_syntax_directive_and_buildkit_syntax_override() -> None:
     text = "#!/bin/sh\n# syntax=docker/dockerfile:1.7 extra\nFROM a:1\n"
     pulls = find_pulls(text, BuildOptions())

@@ -31,8 +31,14 @@ def digests_for(pulls: list[ImagePull]) -> dict[str, str]:
 
 
 def pin_all(text: str, options: BuildOptions = OPTIONS) -> str:
-    pulls = find_pulls(text, options)
-    return pin(text, pulls, digests_for(pulls)).text
+    analysis = analyse(text, options)
+    return pin(text, analysis.pulls, digests_for(analysis.pulls), analysis.literal_bases).text
+
+
+def test_arg_driven_stage_references_become_literal() -> None:
+    text = "ARG V=build\nFROM a:1 AS build\nFROM ${V} AS next\nFROM scra${E:-tch}\n"
+    pinned = pin_all(text)
+    assert pinned.splitlines()[2:] == ["FROM build AS next", "FROM scratch"]
 
 
 def test_pins_every_kind_in_place_and_keeps_everything_else() -> None:

@@ -18,15 +18,32 @@ import click
 from trustbuild import __version__
 
 if TYPE_CHECKING:
+    from trustbuild.api import Dockerfile
+    from trustbuild.docker_args import BuildCommand
     from trustbuild.dockerfile import BuildOptions, ImagePull
+    from trustbuild.notary.client import TrustClient
     from trustbuild.notary.inspection import RepositoryReport
+    from trustbuild.plan import CheckReport
 
-# Exit codes (docs/guide.md lists them).
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_DOCKERFILE = 3
-EXIT_UNTRUSTED = 4
-EXIT_TRUST_ERROR = 5
+from trustbuild.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
+from trustbuild.exitcodes import OK as EXIT_OK
+from trustbuild.exitcodes import TRUST_ERROR as EXIT_TRUST_ERROR
+from trustbuild.exitcodes import UNTRUSTED as EXIT_UNTRUSTED
+from trustbuild.exitcodes import USAGE as EXIT_USAGE
+
+BUILD_HELP = """Usage: trustbuild [build] [--docker PATH] [--buildx] [docker build options] PATH
+
+  Build like `docker build`, but only on images whose tags are signed.
+
+  Every image the build pulls (FROM, COPY --from, RUN --mount from=, ONBUILD, # syntax=) is
+  resolved through Docker Content Trust; the build runs on a copy of the Dockerfile pinned to
+  the signed digests.  Any image without acceptable trust data stops everything before docker
+  starts.  All docker build options are passed through.
+
+  trustbuild's own options:
+    --docker PATH   the docker CLI to run (default: $TRUSTBUILD_DOCKER, else docker)
+    --buildx        run `docker buildx build` instead of `docker build`
+"""
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -34,55 +51,56 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _DefaultToBuild(click.Group):
+    """``trustbuild [docker build options] PATH`` means ``trustbuild build …``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help",
+                                                                     "--version"):
+            args = ["build", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultToBuild, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="trustbuild")
 def main() -> None:
     """Build container images only on base images whose tags are signed.
 
     trustbuild reads the Dockerfile, finds every image the build will pull, resolves each tag
     to a digest through Docker Content Trust (Notary v1), and runs docker build on a copy of
-    the Dockerfile pinned to those digests.
+    the Dockerfile pinned to those digests.  `trustbuild [docker build options] PATH` is
+    `trustbuild build …`.
+
+    Exit codes: 0 success; docker's own status when docker fails; 2 usage error; 3 Dockerfile
+    error; 4 an image has no acceptable trust data; 5 trust could not be established.
     """
 
 
 def builder_from_env() -> str:
-    value = os.environ.get("DOCKER_BUILDKIT", "").strip().lower()
-    return "classic" if value in ("0", "false", "f", "no", "off") else "buildkit"
+    """For ``refs``, which runs no docker: DOCKER_BUILDKIT as docker reads it, else BuildKit."""
+    from trustbuild.docker_args import UsageError
+    from trustbuild.runner import parse_bool
 
-
-def parse_build_args(pairs: Sequence[str]) -> dict[str, str]:
-    """docker's ``--build-arg K=V``; a bare ``K`` takes the environment's value, if any."""
-    args: dict[str, str] = {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not key:
-            fail(f"invalid --build-arg {pair!r}: expected KEY=VALUE", EXIT_USAGE)
-        if eq:
-            args[key] = value
-        elif key in os.environ:
-            args[key] = os.environ[key]
-    return args
-
-
-def read_dockerfile(context: str, file: str | None) -> tuple[str, str]:
-    """The Dockerfile's text (bytes kept with surrogateescape) and its display name."""
-    if file == "-":
-        return sys.stdin.buffer.read().decode("utf-8", "surrogateescape"), "<stdin>"
-    path = Path(file) if file else Path(context) / "Dockerfile"
+    value = os.environ.get("DOCKER_BUILDKIT", "")
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        fail(f"cannot read Dockerfile {str(path)!r}: {exc.strerror or exc}", EXIT_USAGE)
-    return data.decode("utf-8", "surrogateescape"), str(path)
+        return "buildkit" if not value or parse_bool(value, "DOCKER_BUILDKIT") else "classic"
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
 def build_options(build_args: Sequence[str], target: str | None, platform: str | None,
                   builder: str) -> BuildOptions:
+    from trustbuild.api import build_args_from
+    from trustbuild.docker_args import UsageError
     from trustbuild.dockerfile import Builder, BuildOptions
 
     platforms = [p.strip() for p in platform.split(",")] if platform else []
-    return BuildOptions(build_args=parse_build_args(build_args), target=target,
-                        platforms=platforms, builder=Builder(builder))
+    try:
+        args = build_args_from(build_args, os.environ)
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE)
+    return BuildOptions(build_args=args, target=target, platforms=platforms,
+                        builder=Builder(builder))
 
 
 def _format_pull(pull: ImagePull) -> str:
@@ -112,15 +130,20 @@ def refs(file: str | None, build_args: tuple[str, ...], target: str | None,
     Follows BuildKit's rules: global ARGs and --build-arg in FROM, stage names, --target
     pruning, COPY --from, RUN --mount from=, ONBUILD triggers and the # syntax= frontend.
     """
+    from trustbuild.api import read_dockerfile
+    from trustbuild.docker_args import UsageError
     from trustbuild.dockerfile import analyse
     from trustbuild.errors import DockerfileError
 
-    text, name = read_dockerfile(path, file)
+    try:
+        source = read_dockerfile(path, file)
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE)
     options = build_options(build_args, target, platform, builder or builder_from_env())
     try:
-        analysis = analyse(text, options)
+        analysis = analyse(source.text, options)
     except DockerfileError as exc:
-        exc.path = name
+        exc.path = source.display
         fail(str(exc), EXIT_DOCKERFILE)
     if fmt == "json":
         click.echo(json.dumps([p.to_json() for p in analysis.pulls], indent=2))
@@ -185,3 +208,179 @@ def inspect(images: tuple[str, ...], fmt: str, offline: bool) -> None:
         for report in reports:
             _print_report(report)
     sys.exit(code)
+
+
+RAW = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+def take_options(args: Sequence[str], flags: dict[str, bool]) -> tuple[dict[str, str], list[str]]:
+    """Remove trustbuild's own options (*flags*: name -> takes a value) from a docker command
+    line; the rest is left for docker's parser."""
+    own: dict[str, str] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word == "--":
+            rest.extend(args[i:])
+            break
+        name, eq, value = word.partition("=")
+        if name in flags:
+            if flags[name] and not eq:
+                if i + 1 >= len(args):
+                    fail(f"{name} needs a value", EXIT_USAGE)
+                value = args[i + 1]
+                i += 1
+            own[name] = value if flags[name] else "1"
+        else:
+            rest.append(word)
+        i += 1
+    return own, rest
+
+
+def _client(offline: bool) -> TrustClient:
+    from trustbuild.notary.client import TrustClient
+
+    return TrustClient(offline=offline)
+
+
+def _checked(args: list[str], own: dict[str, str], *, default_context: bool
+             ) -> tuple[BuildCommand, CheckReport, Dockerfile]:
+    """Parse a docker command line and check it; errors become one line and an exit code."""
+    from trustbuild import api
+    from trustbuild.docker_args import UsageError
+    from trustbuild.docker_args import parse as parse_docker_args
+    from trustbuild.errors import DockerfileError
+    from trustbuild.notary.errors import TrustError
+    from trustbuild.runner import choose_builder, docker_binary
+
+    try:
+        try:
+            cmd = parse_docker_args(args)
+        except UsageError:
+            if not default_context:
+                raise
+            cmd = parse_docker_args([*args, "."])
+        env = dict(os.environ)
+        builder = choose_builder(docker_binary(own.get("--docker"), env), env,
+                                 buildx="--buildx" in own)
+        source, report = api.check_command(cmd, builder, _client("--offline" in own), env)
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except DockerfileError as exc:
+        fail(str(exc), EXIT_DOCKERFILE)
+    except TrustError as exc:
+        fail(str(exc), EXIT_TRUST_ERROR)
+    return cmd, report, source
+
+
+OWN_CHECK_FLAGS = {"--docker": True, "--buildx": False, "--offline": False, "--format": True}
+
+
+@main.command(context_settings=RAW, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def check(args: tuple[str, ...]) -> None:
+    """The CI gate: verify every image a build would pull; no build.
+
+    Usage: trustbuild check [--format text|json] [--offline] [docker build options] [PATH]
+
+    Exit 0 only when every image is trusted; 4 when one has no acceptable trust data; 5 when
+    trust could not be established; 3 for a Dockerfile error; 2 for a usage error.
+    """
+    if "--help" in args or "-h" in args:
+        click.echo(check.help)
+        return
+    own, rest = take_options(args, OWN_CHECK_FLAGS)
+    fmt = own.get("--format", "text")
+    if fmt not in ("text", "json"):
+        fail(f"--format must be text or json, not {fmt!r}", EXIT_USAGE)
+    _, report, _ = _checked(rest, own, default_context=True)
+    from trustbuild.exitcodes import for_report
+
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_check(report)
+    sys.exit(for_report(report))
+
+
+def _print_check(report: CheckReport) -> None:
+    from trustbuild.api import describe
+
+    for verdict in report.verdicts:
+        click.echo(describe(verdict).removeprefix("trustbuild: "))
+    trusted = sum(1 for v in report.verdicts if v.trusted)
+    click.echo(f"{report.dockerfile}: {trusted} of {len(report.verdicts)} images trusted "
+               f"({report.builder.value} builder)")
+
+
+OWN_PIN_FLAGS = {"--docker": True, "--buildx": False, "--offline": False, "-o": True,
+                 "--output": True}
+
+
+@main.command(context_settings=RAW, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def pin(args: tuple[str, ...]) -> None:
+    """Write the Dockerfile pinned to signed digests.
+
+    Usage: trustbuild pin [-o FILE] [--offline] [docker build options] [PATH]
+
+    Prints to standard output, or writes FILE (never the input Dockerfile).  Exits like
+    `trustbuild check` when an image is not trusted.
+    """
+    if "--help" in args or "-h" in args:
+        click.echo(pin.help)
+        return
+    own, rest = take_options(args, OWN_PIN_FLAGS)
+    output = own.get("-o") or own.get("--output")
+    _, report, source = _checked(rest, own, default_context=True)
+    from trustbuild.exitcodes import for_report
+
+    if not report.ok:
+        _print_check(report)
+        sys.exit(for_report(report))
+    from trustbuild.errors import PinError
+    from trustbuild.runner import is_same_file
+
+    try:
+        text = report.pinned().text
+    except PinError as exc:
+        fail(str(exc), EXIT_DOCKERFILE)
+    if output is None or output == "-":
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+        return
+    target = Path(output)
+    if source.path is not None and target.exists() and is_same_file(target, source.path):
+        fail(f"refusing to write the pinned Dockerfile over its input {output}", EXIT_USAGE)
+    try:
+        target.write_bytes(text.encode("utf-8", "surrogateescape"))
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_USAGE)
+
+
+OWN_BUILD_FLAGS = {"--docker": True, "--buildx": False, "--offline": False}
+
+
+@main.command(context_settings=RAW, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def build(args: tuple[str, ...]) -> None:
+    """Build like docker build, only on signed images (see `trustbuild build --help`)."""
+    if args in (("--help",), ("-h",)):
+        click.echo(BUILD_HELP)
+        return
+    from trustbuild import api
+    from trustbuild.docker_args import UsageError
+    from trustbuild.errors import DockerfileError, PinError
+    from trustbuild.notary.errors import TrustError
+
+    own, rest = take_options(args, OWN_BUILD_FLAGS)
+    try:
+        result = api.build(rest, docker=own.get("--docker"), buildx="--buildx" in own,
+                           client=_client("--offline" in own))
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except (DockerfileError, PinError) as exc:
+        fail(str(exc), EXIT_DOCKERFILE)
+    except TrustError as exc:
+        fail(str(exc), EXIT_TRUST_ERROR)
+    sys.exit(result.exit_code)

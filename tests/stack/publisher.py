@@ -80,10 +80,11 @@ class Publisher:
 
     # -- images --------------------------------------------------------------------------------
 
-    def push_unsigned(self, name: str, tag: str) -> Published:
-        """Push a fresh image without touching trust data."""
+    def push_unsigned(self, name: str, tag: str, marker: str | None = None) -> Published:
+        """Push a fresh image without touching trust data (*marker* goes in
+        ``/etc/tb-image``; default ``repo:tag``)."""
         repo = self.gun(name)
-        self._import(repo, tag)
+        self._import(repo, tag, marker)
         digest, size = _pushed(self.docker("push", f"{repo}:{tag}"))
         return Published(repo, tag, digest, size, None)
 
@@ -166,9 +167,9 @@ class Publisher:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _import(self, repo: str, tag: str) -> None:
+    def _import(self, repo: str, tag: str, marker: str | None = None) -> None:
         tarball = self.workdir / "rootfs.tar"
-        tarball.write_bytes(rootfs_tar(marker=f"{repo}:{tag}"))
+        tarball.write_bytes(rootfs_tar(marker=marker or f"{repo}:{tag}"))
         self.docker("import", str(tarball), f"{repo}:{tag}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from trustbuild.dockerfile.pulls import ImagePull
+from trustbuild.dockerfile.pulls import ImagePull, LiteralBase
 from trustbuild.errors import PinError
 from trustbuild.reference import parse_normalized, validate_digest
 
@@ -42,12 +42,17 @@ def pinned_reference(expanded: str, digest: str) -> str:
     return f"{expanded}{'' if ref.tag else ':latest'}@{digest}"
 
 
-def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str]) -> PinnedDockerfile:
-    """Rewrite *text* so that each pull uses ``digests[str(pull.reference)]``.
+def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str],
+        literal_bases: Sequence[LiteralBase] = ()) -> PinnedDockerfile:
+    """Rewrite *text* so that each pull uses ``digests[str(pull.reference)]``, and each
+    ARG-driven stage reference names its stage literally.
 
     Raises :class:`PinError` when a pull has no digest, or cannot be pinned in place."""
     by_span: dict[tuple[int, int], Replacement] = {}
     build_args: dict[str, str] = {}
+    for base in literal_bases:
+        _add(by_span, Replacement(base.span[0], base.span[1], base.written, base.literal,
+                                  base.line), base.written)
     for pull in pulls:
         if pull.reference.digest is not None:
             continue  # already pinned by its author: BuildKit fetches that digest
@@ -61,12 +66,7 @@ def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str]) -> Pi
         if pull.span is None:
             raise PinError(_unpinnable(pull))
         start, end = pull.span
-        replacement = Replacement(start, end, text[start:end], new, pull.line)
-        known = by_span.get(pull.span)
-        if known is not None and known.new != new:
-            raise PinError(f"line {pull.line}: {pull.written!r} means {known.new} on one "
-                           f"platform and {new} on another; build the platforms separately")
-        by_span[pull.span] = replacement
+        _add(by_span, Replacement(start, end, text[start:end], new, pull.line), pull.written)
     ordered = sorted(by_span.values(), key=lambda r: r.start)
     pieces: list[str] = []
     position = 0
@@ -76,6 +76,17 @@ def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str]) -> Pi
         position = replacement.end
     pieces.append(text[position:])
     return PinnedDockerfile("".join(pieces), tuple(ordered), build_args)
+
+
+def _add(by_span: dict[tuple[int, int], Replacement], replacement: Replacement,
+         written: str) -> None:
+    span = (replacement.start, replacement.end)
+    known = by_span.get(span)
+    if known is not None and known.new != replacement.new:
+        raise PinError(f"line {replacement.line}: {written!r} means {known.new} on one "
+                       f"platform and {replacement.new} on another; build the platforms "
+                       "separately")
+    by_span[span] = replacement
 
 
 def _unpinnable(pull: ImagePull) -> str:

@@ -66,11 +66,23 @@ class ImagePull:
         }
 
 
+@dataclass(frozen=True)
+class LiteralBase:
+    """A FROM whose base name came from build args and names a stage (or scratch): the pinned
+    Dockerfile writes the name literally, so no builder can read it another way."""
+
+    span: tuple[int, int]
+    written: str
+    literal: str
+    line: int
+
+
 @dataclass
 class Analysis:
     parsed: ParsedDockerfile
     pulls: list[ImagePull]
     warnings: list[str]
+    literal_bases: list[LiteralBase] = field(default_factory=list)
 
 
 def find_pulls(text: str, options: BuildOptions | None = None) -> list[ImagePull]:
@@ -87,12 +99,14 @@ def analyse(text: str, options: BuildOptions | None = None) -> Analysis:
                           else host_platform())
         targets = [parse_platform(p) for p in options.platforms] or [build_platform]
         warnings = list(parsed.warnings)
+        literals: list[LiteralBase] = []
         for target in targets:
-            pulls.extend(_Conversion(parsed, program, options, build_platform, target).run(
-                warnings))
+            conversion = _Conversion(parsed, program, options, build_platform, target)
+            pulls.extend(conversion.run(warnings))
+            literals.extend(conversion.literal_bases)
     except ShellError as exc:  # pragma: no cover - converted where the line is known
         raise DockerfileError(str(exc)) from None
-    return Analysis(parsed, pulls, warnings)
+    return Analysis(parsed, pulls, warnings, literals)
 
 
 def _syntax_pulls(parsed: ParsedDockerfile, options: BuildOptions) -> Iterable[ImagePull]:
@@ -183,6 +197,7 @@ class _Conversion:
         self.target = target
         self.lexer = Lexer(escape=parsed.escape)
         self.states: list[_StageState] = []
+        self.literal_bases: list[LiteralBase] = []
 
     def run(self, warnings: list[str]) -> list[ImagePull]:
         target_index = self._target_index()
@@ -215,7 +230,10 @@ class _Conversion:
     def _meta_args(self, target_index: int) -> dict[str, str]:
         stages = self.program.stages
         target_stage = self.options.target or stages[target_index].name or "default"
-        builtins = builtin_args(self.build, self.target, target_stage)
+        # The classic builder defines none of BuildKit's platform args: $BUILDPLATFORM is
+        # empty there unless declared with ARG and given with --build-arg.
+        builtins = ({} if self.options.builder is Builder.CLASSIC
+                    else builtin_args(self.build, self.target, target_stage))
         build_args = self.options.build_args
         env = {k: build_args.get(k, v) for k, v in builtins.items()}
         for line, decls in self.program.meta_args:
@@ -247,6 +265,10 @@ class _Conversion:
             platform = parse_platform(expanded, stage.line)
         base_stage = self._earlier_stage_named(base, stage.index)
         state = _StageState(stage, base, base_stage, None, platform)
+        if (base_stage is not None or base == "scratch") and "$" in stage.base.raw \
+                and stage.base.span is not None:
+            self.literal_bases.append(LiteralBase(stage.base.span, stage.base.raw, base,
+                                                  stage.line))
         if base_stage is not None:
             state.deps.add(base_stage)
             return state

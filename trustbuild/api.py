@@ -1,0 +1,194 @@
+"""The library API: ``check``, ``pin`` and ``build``, on the same path as the commands.
+
+```python
+import trustbuild.api as tb
+
+report = tb.check("services/web", build_args={"BASE_TAG": "1.4"})
+if not report.ok:
+    for image in report.refused + report.unverified:
+        print(image.pull.reference, image.reason)
+text = tb.pin("services/web").text          # the pinned Dockerfile
+code = tb.build(["-t", "web:1", "services/web"])   # docker's exit status
+```
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from trustbuild.docker_args import BuildCommand, UsageError, is_remote_context
+from trustbuild.docker_args import parse as parse_docker_args
+from trustbuild.dockerfile import Builder, BuildOptions
+from trustbuild.dockerfile.pinning import PinnedDockerfile
+from trustbuild.errors import DockerfileError
+from trustbuild.exitcodes import for_report
+from trustbuild.notary.client import TrustClient
+from trustbuild.plan import CheckReport, ImageVerdict, check_dockerfile
+from trustbuild.runner import (
+    choose_builder,
+    docker_binary,
+    docker_env,
+    pinned_copy,
+    run_docker,
+)
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """The Dockerfile a build uses: its text and where it came from (None: stdin)."""
+
+    text: str
+    path: Path | None
+    name: str  # file name for the pinned copy
+
+    @property
+    def display(self) -> str:
+        return str(self.path) if self.path else "<stdin>"
+
+
+def read_dockerfile(context: str, file: str | None, stdin: bytes | None = None) -> Dockerfile:
+    """docker's rule: ``-f`` is relative to the current directory, the default is
+    ``PATH/Dockerfile``; ``-f -`` is standard input."""
+    if file == "-":
+        data = stdin if stdin is not None else sys.stdin.buffer.read()
+        return Dockerfile(data.decode("utf-8", "surrogateescape"), None, "Dockerfile")
+    path = Path(file) if file else Path(context) / "Dockerfile"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read Dockerfile {str(path)!r}: "
+                         f"{exc.strerror or exc}") from None
+    return Dockerfile(data.decode("utf-8", "surrogateescape"), path, path.name)
+
+
+def build_args_from(pairs: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
+    """``--build-arg K=V``; a bare ``K`` takes the environment's value, when set."""
+    args: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not key:
+            raise UsageError(f"invalid --build-arg {pair!r}: expected KEY=VALUE")
+        if eq:
+            args[key] = value
+        elif key in env:
+            args[key] = env[key]
+    return args
+
+
+def options_from(cmd: BuildCommand, builder: Builder, env: Mapping[str, str]) -> BuildOptions:
+    platforms = [p.strip() for value in cmd.values("platform") for p in value.split(",")
+                 if p.strip()]
+    return BuildOptions(build_args=build_args_from(cmd.values("build-arg"), env),
+                        target=cmd.last("target"), platforms=platforms, builder=builder)
+
+
+def check_command(cmd: BuildCommand, builder: Builder, client: TrustClient,
+                  env: Mapping[str, str], stdin: bytes | None = None,
+                  ) -> tuple[Dockerfile, CheckReport]:
+    """Check the build a docker command line describes (no build)."""
+    _refuse_unsupported(cmd)
+    dockerfile = read_dockerfile(cmd.context or ".", cmd.file, stdin)
+    try:
+        return dockerfile, check_dockerfile(dockerfile.text, options_from(cmd, builder, env),
+                                            client.resolve_many, dockerfile.display)
+    except DockerfileError as exc:
+        exc.path = dockerfile.display
+        raise
+
+
+def _refuse_unsupported(cmd: BuildCommand) -> None:
+    if cmd.has("disable-content-trust"):
+        raise UsageError("--disable-content-trust is refused: trustbuild builds only on "
+                         "signed base images (use docker build for an unchecked build)")
+    context = cmd.context or "."
+    if context == "-":
+        raise UsageError("a build context on standard input cannot be checked: give a "
+                         "local directory as PATH (the Dockerfile may come from stdin "
+                         "with -f -)")
+    if is_remote_context(context):
+        raise UsageError(f"remote build contexts ({context}) cannot be checked before the "
+                         "build: clone or download it and build the local copy")
+    if cmd.values("build-context"):
+        raise UsageError("--build-context is not supported: a named context can replace "
+                         "the images trustbuild verifies")
+
+
+def check(path: str = ".", *, dockerfile: str | None = None,
+          build_args: Mapping[str, str] | None = None, target: str | None = None,
+          platforms: Sequence[str] = (), builder: Builder = Builder.BUILDKIT,
+          client: TrustClient | None = None) -> CheckReport:
+    """Check a build without running it: the library form of ``trustbuild check``."""
+    source = read_dockerfile(path, dockerfile)
+    options = BuildOptions(build_args=dict(build_args or {}), target=target,
+                           platforms=list(platforms), builder=builder)
+    client = client or TrustClient()
+    try:
+        return check_dockerfile(source.text, options, client.resolve_many, source.display)
+    except DockerfileError as exc:
+        exc.path = source.display
+        raise
+
+
+def pin(path: str = ".", *, dockerfile: str | None = None,
+        build_args: Mapping[str, str] | None = None, target: str | None = None,
+        platforms: Sequence[str] = (), builder: Builder = Builder.BUILDKIT,
+        client: TrustClient | None = None) -> PinnedDockerfile:
+    """The pinned Dockerfile (``trustbuild pin``); raises ``TrustError`` unless every image
+    is trusted."""
+    return check(path, dockerfile=dockerfile, build_args=build_args, target=target,
+                 platforms=platforms, builder=builder, client=client).pinned()
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    exit_code: int
+    report: CheckReport | None  # None when the command line was refused before checking
+
+
+def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = False,
+          client: TrustClient | None = None, env: Mapping[str, str] | None = None,
+          say: Say | None = None, stdin: bytes | None = None) -> BuildResult:
+    """``trustbuild build``: check, then run docker on the pinned copy.
+
+    Returns docker's exit status, or the check's exit code when docker was not started."""
+    env = dict(os.environ if env is None else env)
+    cmd = parse_docker_args(list(argv))
+    _refuse_unsupported(cmd)
+    binary = docker_binary(docker, env)
+    builder = choose_builder(binary, env, buildx=buildx)
+    client = client or TrustClient(env=env)
+    if cmd.file == "-" and stdin is None:
+        stdin = sys.stdin.buffer.read()
+    source, report = check_command(cmd, builder, client, env, stdin)
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    said: set[str] = set()
+    for verdict in report.verdicts:
+        line = describe(verdict)
+        if (not cmd.quiet or not verdict.trusted) and line not in said:
+            said.add(line)
+            say(line)
+    if not report.ok:
+        return BuildResult(for_report(report), report)
+    pinned = report.pinned()
+    with pinned_copy(pinned.text, source.name, source.path) as path:
+        args = cmd.rewritten(str(path), dict(pinned.build_args))
+        prefix = [binary, "buildx", "build"] if buildx else [binary, "build"]
+        code = run_docker([*prefix, *args], docker_env(env, builder, buildx=buildx),
+                          stdin_consumed=cmd.file == "-")
+    return BuildResult(code, report)
+
+
+def describe(verdict: ImageVerdict) -> str:
+    pull = verdict.pull
+    where = f"{pull.instruction} line {pull.line}" if pull.line else pull.instruction
+    if verdict.trusted is not None:
+        return (f"trustbuild: {pull.reference} -> {verdict.trusted.digest} "
+                f"({verdict.trusted.role})")
+    label = "refused" if verdict.status == "refused" else "not verified"
+    return f"trustbuild: {label}: {pull.reference} ({where}): {verdict.reason}"

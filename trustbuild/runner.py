@@ -1,0 +1,130 @@
+"""Running docker: which builder it will use, and the build itself on a pinned copy.
+
+The pinned Dockerfile goes into a private temp dir under the user's file name (with its
+``<name>.dockerignore``, so the context is the same), docker gets ``--file`` pointing at it,
+its output streams through, SIGINT and SIGTERM are forwarded, its exit status comes back, and
+the temp dir is removed on every path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+
+from trustbuild.docker_args import UsageError
+from trustbuild.dockerfile import Builder
+
+FALSE_WORDS = ("0", "f", "false")
+TRUE_WORDS = ("1", "t", "true")
+
+
+def parse_bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise UsageError(f"{name} environment variable expects boolean value: {value!r}")
+
+
+def choose_builder(docker: str, env: Mapping[str, str], *, buildx: bool) -> Builder:
+    """The builder docker will use for this command.  trustbuild then sets DOCKER_BUILDKIT
+    for docker explicitly, so the images checked are the images the build pulls."""
+    if buildx:
+        return Builder.BUILDKIT
+    value = env.get("DOCKER_BUILDKIT", "")
+    if value:
+        return Builder.BUILDKIT if parse_bool(value, "DOCKER_BUILDKIT") else Builder.CLASSIC
+    major = _client_major(docker)
+    if major is not None and major >= 23:
+        # Docker 23+ builds with BuildKit through buildx, and falls back to the classic
+        # builder when buildx is missing.
+        return Builder.BUILDKIT if _has_buildx(docker) else Builder.CLASSIC
+    return Builder.CLASSIC
+
+
+def _client_major(docker: str) -> int | None:
+    try:
+        out = subprocess.run([docker, "--version"], capture_output=True, text=True,
+                             timeout=30, check=False).stdout
+    except OSError as exc:
+        raise UsageError(f"cannot run docker ({docker}): {exc.strerror or exc}") from None
+    match = re.search(r"version (\d+)\.", out)
+    return int(match.group(1)) if match else None
+
+
+def _has_buildx(docker: str) -> bool:
+    try:
+        return subprocess.run([docker, "buildx", "version"], capture_output=True, timeout=30,
+                              check=False).returncode == 0
+    except OSError:
+        return False
+
+
+def docker_env(env: Mapping[str, str], builder: Builder, *, buildx: bool) -> dict[str, str]:
+    out = dict(env)
+    if not buildx:
+        out["DOCKER_BUILDKIT"] = "1" if builder is Builder.BUILDKIT else "0"
+    return out
+
+
+@contextlib.contextmanager
+def pinned_copy(text: str, name: str, original: Path | None) -> Iterator[Path]:
+    """A private temp dir holding *text* as *name* (and the Dockerfile-specific
+    ``.dockerignore`` of *original*), removed afterwards whatever happens."""
+    workdir = Path(tempfile.mkdtemp(prefix="trustbuild-"))
+    try:
+        path = workdir / name
+        path.write_bytes(text.encode("utf-8", "surrogateescape"))
+        if original is not None:
+            ignore = original.with_name(original.name + ".dockerignore")
+            if ignore.is_file():
+                shutil.copyfile(ignore, workdir / ignore.name)
+        yield path
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_docker(argv: Sequence[str], env: Mapping[str, str], *, stdin_consumed: bool) -> int:
+    """Run docker with output streaming through; forward SIGINT/SIGTERM; its exit status."""
+    try:
+        child = subprocess.Popen(list(argv), env=dict(env),
+                                 stdin=subprocess.DEVNULL if stdin_consumed else None)
+    except OSError as exc:
+        raise UsageError(f"cannot run docker ({argv[0]}): {exc.strerror or exc}") from None
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                code = child.wait()
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
+
+
+def docker_binary(explicit: str | None, env: Mapping[str, str]) -> str:
+    return explicit or env.get("TRUSTBUILD_DOCKER") or "docker"
+
+
+def is_same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
