@@ -1,12 +1,18 @@
 """The main job end to end on a self-contained local stack (README's first command).
 
-Starts dockerd, a registry and notary-server on loopback, publishes a signed base image with
-the real docker CLI (DOCKER_CONTENT_TRUST=1 docker push), then shows what trustbuild sees in the
-demo app's Dockerfile.
+1. start dockerd, a registry and notary-server on loopback (tests/stack);
+2. publish a base image and sign it with the real docker CLI (DOCKER_CONTENT_TRUST=1 push);
+3. `trustbuild -t demo/app .` on the demo app: every image is verified, the build runs on a
+   Dockerfile pinned to the signed digest;
+4. run the app;
+5. show a Dockerfile on an unsigned tag refused with "No trust data for <tag>", docker never
+   started.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,30 +22,69 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.stack.publisher import Publisher  # noqa: E402
-from tests.stack.services import running_stack  # noqa: E402
+from tests.stack.services import DOCKER_CLI, Stack, running_stack  # noqa: E402
 
 
 def say(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="tb-demo-") as tmp, running_stack() as stack:
-        say(f"local stack: registry {stack.registry}, notary-server {stack.notary_url}")
-        publisher = Publisher(stack, Path(tmp) / "publisher")
-        base = publisher.sign_legacy("demo/base", "1")
-        say(f"published and signed {base.ref} -> {base.digest} (role {base.role})")
-        user = stack.docker_config(Path(tmp) / "user-docker")
-        env = stack.env(user)
-        app = ROOT / "demo" / "app"
-        say(f"trustbuild refs {app} --build-arg REGISTRY={stack.registry}")
-        result = subprocess.run(
-            [sys.executable, "-m", "trustbuild", "refs", str(app),
-             "--build-arg", f"REGISTRY={stack.registry}"], env=env, check=False)
-        if result.returncode != 0:
-            return result.returncode
-    say("done: the stack is stopped and its files removed")
+def trustbuild(args: list[str], cwd: Path, env: dict[str, str]) -> int:
+    print(f"$ trustbuild {' '.join(args)}", flush=True)
+    return subprocess.run([sys.executable, "-m", "trustbuild", *args], cwd=cwd, env=env,
+                          check=False).returncode
+
+
+def demo(stack: Stack, tmp: Path) -> int:
+    say(f"local stack: registry {stack.registry}, notary-server {stack.notary_url}")
+    publisher = Publisher(stack, tmp / "publisher")
+    base = publisher.sign_legacy("demo/base", "1")
+    unsigned = publisher.push_unsigned("demo/unsigned", "1")
+    say(f"signed {base.ref} -> {base.digest} (role {base.role}); pushed {unsigned.ref} "
+        "unsigned")
+
+    env = {**stack.env(stack.docker_config(tmp / "user-docker")),
+           "TRUSTBUILD_DOCKER": DOCKER_CLI, "DOCKER_BUILDKIT": "1", "PYTHONPATH": str(ROOT)}
+    app = tmp / "app"
+    app.mkdir()
+    template = (ROOT / "demo" / "app" / "Dockerfile.in").read_text()
+    (app / "Dockerfile").write_text(template.replace("@REGISTRY@", stack.registry))
+
+    say("build the demo app on its signed base")
+    if trustbuild(["-t", "demo/app", "."], app, env) != 0:
+        return 1
+    say("run it")
+    run = subprocess.run([DOCKER_CLI, "run", "--rm", "demo/app"], env=env, check=False,
+                         capture_output=True, text=True)
+    print(run.stdout.strip() or run.stderr.strip())
+    if run.returncode != 0 or base.ref not in run.stdout:
+        return 1
+
+    say("a Dockerfile on an unsigned tag is refused before docker starts")
+    bad = tmp / "bad"
+    bad.mkdir()
+    (bad / "Dockerfile").write_text(f"FROM {unsigned.ref}\nRUN echo never built\n")
+    code = trustbuild(["-t", "demo/bad", "."], bad, env)
+    print(f"(exit status {code})")
+    if code != 4:
+        return 1
     return 0
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("the demo starts dockerd and installs Debian packages: run it as root",
+              file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="tb-demo-"))
+    try:
+        with running_stack() as stack:
+            code = demo(stack, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    say("demo finished: " + ("OK" if code == 0 else "FAILED") +
+        "; the stack is stopped and its files removed")
+    return code
 
 
 if __name__ == "__main__":
