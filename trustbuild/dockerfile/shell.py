@@ -132,36 +132,34 @@ class _Word:
             raise ShellError(f"unexpected end of statement while looking for matching {stop}")
         return "".join(result), words.result()
 
-    def single_quote(self) -> str:
-        out: list[str] = []
+    def _quote_mark(self, out: list[str]) -> None:
+        """Consume a quote character, keeping it only in raw-quotes mode."""
         ch = self.next()
         if self.lx.raw_quotes:
             out.append(ch)
+
+    def single_quote(self) -> str:
+        out: list[str] = []
+        self._quote_mark(out)
         while True:
-            ch = self.next()
-            if ch == _EOF:
+            if self.peek() == _EOF:
                 raise ShellError(
                     "unexpected end of statement while looking for matching single-quote")
-            if ch == "'":
-                if self.lx.raw_quotes:
-                    out.append(ch)
+            if self.peek() == "'":
+                self._quote_mark(out)
                 return "".join(out)
-            out.append(ch)
+            out.append(self.next())
 
     def double_quote(self) -> str:
         out: list[str] = []
-        ch = self.next()
-        if self.lx.raw_quotes:
-            out.append(ch)
+        self._quote_mark(out)
         while True:
             nxt = self.peek()
             if nxt == _EOF:
                 raise ShellError(
                     "unexpected end of statement while looking for matching double-quote")
             if nxt == '"':
-                ch = self.next()
-                if self.lx.raw_quotes:
-                    out.append(ch)
+                self._quote_mark(out)
                 return "".join(out)
             if nxt == "$":
                 out.append(self.dollar())
