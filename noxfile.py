@@ -37,3 +37,10 @@ def demo(session: nox.Session) -> None:
     """The main job end to end on a self-contained local stack."""
     session.install("-e", ".")
     session.run("python", "demo/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the notary and docker CLIs on the local stack (not part of tests)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/bench.py", *session.posargs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,10 @@ from trustbuild.notary.errors import MetadataError
 KEY_TYPES = ("ed25519", "ecdsa", "rsa", "ecdsa-x509", "rsa-x509")
 MIN_RSA_BITS = 2048
 PSS_SALT_LENGTH = 32
+
+MAX_VERIFIED = 4096
+_VERIFIED: dict[tuple[str, str, str, bytes, bytes], bool] = {}
+_VERIFIED_LOCK = threading.Lock()
 
 PublicKeyObject = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
@@ -65,11 +70,24 @@ class PublicKey:
         return key_id(plain, base64.b64encode(self.spki).decode())
 
     def verify(self, method: str, signature: bytes, message: bytes) -> bool:
-        """True when *signature* by this key over *message* checks out with *method*."""
-        try:
-            return _VERIFIERS.get(method.lower(), _unsupported)(self.key, signature, message)
-        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-            return False
+        """True when *signature* by this key over *message* checks out with *method*.
+
+        Each (key, method, message, signature) is checked once per process: the same
+        metadata is re-read from the cache by every client and every update."""
+        method = method.lower()
+        memo_key = (self.keytype, self.public_b64, method,
+                    hashlib.sha256(message).digest(), signature)
+        known = _VERIFIED.get(memo_key)
+        if known is None:
+            try:
+                known = _VERIFIERS.get(method, _unsupported)(self.key, signature, message)
+            except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+                known = False
+            with _VERIFIED_LOCK:
+                if len(_VERIFIED) >= MAX_VERIFIED:
+                    _VERIFIED.pop(next(iter(_VERIFIED)))
+                _VERIFIED[memo_key] = known
+        return known
 
 
 def parse_key(obj: Any) -> PublicKey:

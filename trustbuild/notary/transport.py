@@ -125,8 +125,19 @@ class Transport:
             return pool
 
     def _ssl_context(self, hostport: str) -> ssl.SSLContext:
-        ctx = ssl.create_default_context()
+        """One context per (host, certificate files) per process: loading the system store
+        costs tens of milliseconds, every new client would pay it again."""
         tls_dir = self.config.docker_config / "tls" / hostport
+        key = (str(tls_dir), _files_signature(tls_dir))
+        with _CONTEXTS_LOCK:
+            ctx = _CONTEXTS.get(key)
+            if ctx is None:
+                ctx = _CONTEXTS[key] = self._new_ssl_context(tls_dir)
+            return ctx
+
+    @staticmethod
+    def _new_ssl_context(tls_dir: Path) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
         if tls_dir.is_dir():
             for ca in sorted(tls_dir.glob("*.crt")):
                 try:
@@ -274,6 +285,25 @@ class Transport:
         if not isinstance(value, str) or not value:
             raise AuthenticationError(f"the token service {realm} sent no token")
         return _Token(value, time.monotonic() + max(expires_in - 5, 1))
+
+
+_CONTEXTS: dict[tuple[str, tuple[tuple[str, int, int], ...]], ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def _files_signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError:
+        return ()
+    out = []
+    for entry in entries:
+        try:
+            stat = entry.stat()
+        except OSError:
+            continue
+        out.append((entry.name, stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
 
 
 class _Retryable(Exception):
