@@ -24,7 +24,6 @@ from trustbuild.notary.errors import (
     TransportError,
     TrustError,
 )
-from trustbuild.notary.inspection import RepositoryReport, TagSignature
 
 __all__ = [
     "AuthenticationError",
@@ -34,7 +33,6 @@ __all__ = [
     "NetworkError",
     "NoTrustData",
     "OfflineError",
-    "RepositoryReport",
     "RequestTimeout",
     "ResponseTooLarge",
     "RollbackError",
@@ -42,7 +40,6 @@ __all__ = [
     "ServerError",
     "SignatureError",
     "TLSError",
-    "TagSignature",
     "TransportError",
     "TrustClient",
     "TrustError",

@@ -11,20 +11,22 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trustbuild.errors import InvalidReferenceError
 from trustbuild.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
 from trustbuild.notary.credentials import registry_credentials
 from trustbuild.notary.errors import NoTrustData, TrustError
-from trustbuild.notary.inspection import RepositoryReport, report
 from trustbuild.notary.repository import SignedTarget, TrustedRepository
 from trustbuild.notary.roots import RootPin
 from trustbuild.notary.transport import Transport, TransportConfig
 from trustbuild.reference import ImageReference, parse_normalized
+
+if TYPE_CHECKING:
+    from trustbuild.notary.inspection import RepositoryReport
 
 DOCKER_HUB_TRUST_SERVER = "https://notary.docker.io"
 
@@ -175,6 +177,8 @@ class TrustClient:
     def inspect(self, reference: str | ImageReference) -> RepositoryReport:
         """Every signed tag of the repository, like ``docker trust inspect``; a tag in
         *reference* narrows the report to that tag."""
+        from trustbuild.notary.inspection import report
+
         ref = _as_reference(reference)
         repo = self.repository(ref)
         with self._lock_for(self.server(ref), ref.name):
@@ -201,6 +205,8 @@ class TrustClient:
 
         if len(refs) <= 1:
             return {r: one(r) for r in refs}
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(max_workers, len(refs))) as pool:
             return dict(zip(refs, pool.map(one, refs), strict=True))
 

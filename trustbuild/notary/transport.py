@@ -137,9 +137,14 @@ class Transport:
 
     @staticmethod
     def _new_ssl_context(tls_dir: Path) -> ssl.SSLContext:
-        ctx = ssl.create_default_context()
+        """CA files in ``tls/<host:port>/`` are the only roots trusted for that server (a pin,
+        stricter than docker, which adds them to the system store); without any, the system
+        store."""
+        cas = sorted(tls_dir.glob("*.crt")) if tls_dir.is_dir() else []
+        # PROTOCOL_TLS_CLIENT verifies the chain and the host name, like the default context.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if cas else ssl.create_default_context()
         if tls_dir.is_dir():
-            for ca in sorted(tls_dir.glob("*.crt")):
+            for ca in cas:
                 try:
                     ctx.load_verify_locations(cafile=str(ca))
                 except (OSError, ssl.SSLError) as exc:
