@@ -96,7 +96,8 @@ def check_command(cmd: BuildCommand, builder: Builder, client: TrustClient,
     dockerfile = read_dockerfile(cmd.context or ".", cmd.file, stdin)
     try:
         return dockerfile, check_dockerfile(dockerfile.text, options_from(cmd, builder, env),
-                                            client.resolve_many, dockerfile.display)
+                                            client.resolve_many, dockerfile.display,
+                                            client.policy)
     except DockerfileError as exc:
         exc.path = dockerfile.display
         raise
@@ -119,17 +120,29 @@ def _refuse_unsupported(cmd: BuildCommand) -> None:
                          "the images trustbuild verifies")
 
 
+def trust_client(context: str | None, config: str | None = None,
+                 env: Mapping[str, str] | None = None, offline: bool = False) -> TrustClient:
+    """A client carrying the effective policy for a build of *context*."""
+    from trustbuild.policy import load
+
+    env = dict(os.environ if env is None else env)
+    return TrustClient(env=env, offline=offline,
+                       policy=load(config=config, context=context, env=env))
+
+
 def check(path: str = ".", *, dockerfile: str | None = None,
           build_args: Mapping[str, str] | None = None, target: str | None = None,
           platforms: Sequence[str] = (), builder: Builder = Builder.BUILDKIT,
-          client: TrustClient | None = None) -> CheckReport:
-    """Check a build without running it: the library form of ``trustbuild check``."""
+          client: TrustClient | None = None, config: str | None = None) -> CheckReport:
+    """Check a build without running it: the library form of ``trustbuild check``.  Without
+    a *client*, one is made with the policy of *config*, the project and the user."""
     source = read_dockerfile(path, dockerfile)
     options = BuildOptions(build_args=dict(build_args or {}), target=target,
                            platforms=list(platforms), builder=builder)
-    client = client or TrustClient()
+    client = client or trust_client(path, config)
     try:
-        return check_dockerfile(source.text, options, client.resolve_many, source.display)
+        return check_dockerfile(source.text, options, client.resolve_many, source.display,
+                                client.policy)
     except DockerfileError as exc:
         exc.path = source.display
         raise
@@ -138,11 +151,12 @@ def check(path: str = ".", *, dockerfile: str | None = None,
 def pin(path: str = ".", *, dockerfile: str | None = None,
         build_args: Mapping[str, str] | None = None, target: str | None = None,
         platforms: Sequence[str] = (), builder: Builder = Builder.BUILDKIT,
-        client: TrustClient | None = None) -> PinnedDockerfile:
+        client: TrustClient | None = None, config: str | None = None) -> PinnedDockerfile:
     """The pinned Dockerfile (``trustbuild pin``); raises ``TrustError`` unless every image
-    is trusted."""
+    is trusted (or let through by the policy)."""
     return check(path, dockerfile=dockerfile, build_args=build_args, target=target,
-                 platforms=platforms, builder=builder, client=client).pinned()
+                 platforms=platforms, builder=builder, client=client,
+                 config=config).pinned()
 
 
 @dataclass(frozen=True)
@@ -153,7 +167,8 @@ class BuildResult:
 
 def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = False,
           client: TrustClient | None = None, env: Mapping[str, str] | None = None,
-          say: Say | None = None, stdin: bytes | None = None) -> BuildResult:
+          say: Say | None = None, stdin: bytes | None = None, config: str | None = None,
+          offline: bool = False) -> BuildResult:
     """``trustbuild build``: check, then run docker on the pinned copy.
 
     Returns docker's exit status, or the check's exit code when docker was not started."""
@@ -162,18 +177,18 @@ def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = Fals
     _refuse_unsupported(cmd)
     binary = docker_binary(docker, env)
     builder = choose_builder(binary, env, buildx=buildx)
-    client = client or TrustClient(env=env)
+    client = client or trust_client(cmd.context, config, env, offline)
     if cmd.file == "-" and stdin is None:
         stdin = sys.stdin.buffer.read()
     source, report = check_command(cmd, builder, client, env, stdin)
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     said: set[str] = set()
     for verdict in report.verdicts:
-        line = describe(verdict)
+        line = describe(verdict, report.mode)
         if (not cmd.quiet or not verdict.trusted) and line not in said:
             said.add(line)
             say(line)
-    if not report.ok:
+    if not report.passes:
         return BuildResult(for_report(report), report)
     pinned = report.pinned()
     with pinned_copy(pinned.text, source.name, source.path) as path:
@@ -184,11 +199,15 @@ def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = Fals
     return BuildResult(code, report)
 
 
-def describe(verdict: ImageVerdict) -> str:
+def describe(verdict: ImageVerdict, mode: str = "enforce") -> str:
     pull = verdict.pull
     where = f"{pull.instruction} line {pull.line}" if pull.line else pull.instruction
     if verdict.trusted is not None:
+        notes = "".join(f"; {n}" for n in verdict.trusted.notes)
         return (f"trustbuild: {pull.reference} -> {verdict.trusted.digest} "
-                f"({verdict.trusted.role})")
-    label = "refused" if verdict.status == "refused" else "not verified"
+                f"({verdict.trusted.role}{notes})")
+    label = {"allowed": "allowed unverified", "refused": "refused"}.get(verdict.status,
+                                                                        "not verified")
+    if mode == "warn" and verdict.status != "allowed":
+        label = f"WARNING (warn mode, not enforced): {label}"
     return f"trustbuild: {label}: {pull.reference} ({where}): {verdict.reason}"

@@ -181,16 +181,16 @@ def _print_report(report: RepositoryReport) -> None:
               show_default=True)
 @click.option("--offline", is_flag=True,
               help="Use only the local trust cache, and only while none of it has expired.")
-def inspect(images: tuple[str, ...], fmt: str, offline: bool) -> None:
+@click.option("--config", "config", metavar="FILE", help="A trust policy file.")
+def inspect(images: tuple[str, ...], fmt: str, offline: bool, config: str | None) -> None:
     """Show the signed tags of each repository, with digests and signing roles.
 
     Like `docker trust inspect`: the trust server is DOCKER_CONTENT_TRUST_SERVER, or the
     registry's own host, and metadata is cached under $DOCKER_CONFIG/trust.
     """
-    from trustbuild.notary.client import TrustClient
     from trustbuild.notary.errors import NoTrustData, TrustError
 
-    client = TrustClient(offline=offline)
+    client = _client(offline, config, ".")
     reports = []
     code = EXIT_OK
     for image in images:
@@ -238,10 +238,16 @@ def take_options(args: Sequence[str], flags: dict[str, bool]) -> tuple[dict[str,
     return own, rest
 
 
-def _client(offline: bool) -> TrustClient:
-    from trustbuild.notary.client import TrustClient
+def _client(offline: bool, config: str | None = None, context: str | None = None
+            ) -> TrustClient:
+    """A trust client with the effective policy; a bad policy file is a usage error."""
+    from trustbuild.api import trust_client
+    from trustbuild.policy import PolicyError
 
-    return TrustClient(offline=offline)
+    try:
+        return trust_client(context, config, offline=offline)
+    except PolicyError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
 def _checked(args: list[str], own: dict[str, str], *, default_context: bool
@@ -264,7 +270,8 @@ def _checked(args: list[str], own: dict[str, str], *, default_context: bool
         env = dict(os.environ)
         builder = choose_builder(docker_binary(own.get("--docker"), env), env,
                                  buildx="--buildx" in own)
-        source, report = api.check_command(cmd, builder, _client("--offline" in own), env)
+        client = _client("--offline" in own, own.get("--config"), cmd.context)
+        source, report = api.check_command(cmd, builder, client, env)
     except UsageError as exc:
         fail(str(exc), EXIT_USAGE)
     except DockerfileError as exc:
@@ -274,7 +281,8 @@ def _checked(args: list[str], own: dict[str, str], *, default_context: bool
     return cmd, report, source
 
 
-OWN_CHECK_FLAGS = {"--docker": True, "--buildx": False, "--offline": False, "--format": True}
+OWN_CHECK_FLAGS = {"--docker": True, "--buildx": False, "--offline": False, "--format": True,
+                   "--config": True}
 
 
 @main.command(context_settings=RAW, add_help_option=False)
@@ -308,14 +316,16 @@ def _print_check(report: CheckReport) -> None:
     from trustbuild.api import describe
 
     for verdict in report.verdicts:
-        click.echo(describe(verdict).removeprefix("trustbuild: "))
+        click.echo(describe(verdict, report.mode).removeprefix("trustbuild: "))
     trusted = sum(1 for v in report.verdicts if v.trusted)
-    click.echo(f"{report.dockerfile}: {trusted} of {len(report.verdicts)} images trusted "
-               f"({report.builder.value} builder)")
+    allowed = f", {len(report.allowed)} allowed by policy" if report.allowed else ""
+    warn = "; warn mode: nothing enforced" if report.mode == "warn" else ""
+    click.echo(f"{report.dockerfile}: {trusted} of {len(report.verdicts)} images trusted"
+               f"{allowed} ({report.builder.value} builder{warn})")
 
 
 OWN_PIN_FLAGS = {"--docker": True, "--buildx": False, "--offline": False, "-o": True,
-                 "--output": True}
+                 "--output": True, "--config": True}
 
 
 @main.command(context_settings=RAW, add_help_option=False)
@@ -336,7 +346,7 @@ def pin(args: tuple[str, ...]) -> None:
     _, report, source = _checked(rest, own, default_context=True)
     from trustbuild.exitcodes import for_report
 
-    if not report.ok:
+    if not report.passes:
         _print_check(report)
         sys.exit(for_report(report))
     from trustbuild.errors import PinError
@@ -358,7 +368,8 @@ def pin(args: tuple[str, ...]) -> None:
         fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_USAGE)
 
 
-OWN_BUILD_FLAGS = {"--docker": True, "--buildx": False, "--offline": False}
+OWN_BUILD_FLAGS = {"--docker": True, "--buildx": False, "--offline": False,
+                   "--config": True}
 
 
 @main.command(context_settings=RAW, add_help_option=False)
@@ -372,15 +383,51 @@ def build(args: tuple[str, ...]) -> None:
     from trustbuild.docker_args import UsageError
     from trustbuild.errors import DockerfileError, PinError
     from trustbuild.notary.errors import TrustError
+    from trustbuild.policy import PolicyError
 
     own, rest = take_options(args, OWN_BUILD_FLAGS)
     try:
         result = api.build(rest, docker=own.get("--docker"), buildx="--buildx" in own,
-                           client=_client("--offline" in own))
-    except UsageError as exc:
+                           config=own.get("--config"), offline="--offline" in own)
+    except (UsageError, PolicyError) as exc:
         fail(str(exc), EXIT_USAGE)
     except (DockerfileError, PinError) as exc:
         fail(str(exc), EXIT_DOCKERFILE)
     except TrustError as exc:
         fail(str(exc), EXIT_TRUST_ERROR)
     sys.exit(result.exit_code)
+
+
+@main.group()
+def policy() -> None:
+    """The trust policy (see docs/policy.md)."""
+
+
+@policy.command("show")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@click.option("--config", "config", metavar="FILE", help="A trust policy file.")
+@click.option("--context", "context", default=".", show_default=True, metavar="PATH",
+              help="The build context whose .trustbuild.toml applies.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def policy_show(images: tuple[str, ...], config: str | None, context: str, fmt: str) -> None:
+    """Show the effective policy for each image: server, root pin, signers, exceptions, and
+    the file that set each."""
+    from trustbuild.errors import InvalidReferenceError
+    from trustbuild.policy import PolicyError, describe_for, load
+    from trustbuild.reference import parse_normalized
+
+    try:
+        effective = load(config=config, context=context)
+        rows = [describe_for(effective, parse_normalized(i).with_default_tag(), os.environ)
+                for i in images]
+    except (PolicyError, InvalidReferenceError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['image']}")
+        for key, value in row.items():
+            if key != "image":
+                click.echo(f"  {key:<12} {value}")

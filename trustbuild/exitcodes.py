@@ -16,6 +16,8 @@ TRUST_ERROR = 5  # trust could not be established: network, auth, expiry, signat
 
 
 def for_report(report: CheckReport) -> int:
+    if report.passes:
+        return OK
     if report.unverified:
         return TRUST_ERROR
     if report.refused:

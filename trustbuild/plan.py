@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from trustbuild.dockerfile import Builder, BuildOptions, ImagePull, analyse
 from trustbuild.dockerfile.pinning import PinnedDockerfile, pin
 from trustbuild.dockerfile.pulls import LiteralBase
 from trustbuild.notary.client import TrustedDigest
-from trustbuild.notary.errors import NoTrustData, TrustError
+from trustbuild.notary.errors import NoTrustData, Refused, TrustError
 
 TRUSTED = "trusted"
-REFUSED = "refused"  # no acceptable trust data: "No trust data for <tag>"
+ALLOWED = "allowed"  # no trust data, but the policy lists the image as an exception
+REFUSED = "refused"  # no acceptable trust data ("No trust data for <tag>"), or policy says no
 UNVERIFIED = "error"  # trust could not be established
+
+if TYPE_CHECKING:
+    from trustbuild.policy import Policy
 
 Resolver = Callable[[Iterable[str]], Mapping[str, "TrustedDigest | TrustError"]]
 
@@ -28,9 +33,12 @@ class ImageVerdict:
     status: str
     trusted: TrustedDigest | None = None
     error: TrustError | None = None
+    exception: str | None = None  # for ALLOWED: the policy entry that allows it
 
     @property
     def reason(self) -> str | None:
+        if self.exception is not None:
+            return f"{self.exception} ({self.error})" if self.error else self.exception
         return str(self.error) if self.error is not None else None
 
     def to_json(self) -> dict[str, object]:
@@ -49,6 +57,7 @@ class ImageVerdict:
             "status": self.status,
             "reason": self.reason,
             "expires": self.trusted.expires.isoformat() if self.trusted else None,
+            "notes": list(self.trusted.notes) if self.trusted else [],
             "server": (self.trusted.server if self.trusted else
                        self.error.server if self.error else None),
         }
@@ -62,10 +71,21 @@ class CheckReport:
     verdicts: list[ImageVerdict]
     warnings: list[str] = field(default_factory=list)
     literal_bases: list[LiteralBase] = field(default_factory=list)
+    mode: str = "enforce"  # or "warn": report what would be refused, refuse nothing
 
     @property
     def ok(self) -> bool:
-        return all(v.status == TRUSTED for v in self.verdicts)
+        """Every image trusted, or allowed by a policy exception."""
+        return all(v.status in (TRUSTED, ALLOWED) for v in self.verdicts)
+
+    @property
+    def passes(self) -> bool:
+        """Whether the build may run: ok, or the policy only warns."""
+        return self.ok or self.mode == "warn"
+
+    @property
+    def allowed(self) -> list[ImageVerdict]:
+        return [v for v in self.verdicts if v.status == ALLOWED]
 
     @property
     def refused(self) -> list[ImageVerdict]:
@@ -79,30 +99,41 @@ class CheckReport:
         return {str(v.pull.reference): v.trusted.digest for v in self.verdicts if v.trusted}
 
     def pinned(self) -> PinnedDockerfile:
-        """The pinned Dockerfile; only for a report where every image is trusted."""
-        if not self.ok:
+        """The pinned Dockerfile: trusted images pinned; images the policy lets through
+        unverified (exceptions, warn mode) left as written."""
+        if not self.passes:
             raise TrustError("the Dockerfile cannot be pinned: not every image is trusted")
-        return pin(self.text, [v.pull for v in self.verdicts], self.digests(),
+        return pin(self.text, [v.pull for v in self.verdicts if v.trusted], self.digests(),
                    self.literal_bases)
 
     def to_json(self) -> dict[str, object]:
         return {"dockerfile": self.dockerfile, "builder": self.builder.value, "ok": self.ok,
-                "images": [v.to_json() for v in self.verdicts], "warnings": self.warnings}
+                "mode": self.mode, "images": [v.to_json() for v in self.verdicts],
+                "warnings": self.warnings}
 
 
 def check_dockerfile(text: str, options: BuildOptions, resolve: Resolver,
-                     name: str = "Dockerfile") -> CheckReport:
+                     name: str = "Dockerfile", policy: Policy | None = None) -> CheckReport:
     """Resolve every image the build pulls.  Raises ``DockerfileError`` for the Dockerfile;
     trust failures end up in the verdicts, one per pull."""
     analysis = analyse(text, options)
     answers = resolve(str(p.reference) for p in analysis.pulls)
-    verdicts = [_verdict(pull, answers[str(pull.reference)]) for pull in analysis.pulls]
+    verdicts = [_verdict(pull, answers[str(pull.reference)], policy)
+                for pull in analysis.pulls]
     return CheckReport(name, text, options.builder, verdicts, analysis.warnings,
-                       analysis.literal_bases)
+                       analysis.literal_bases,
+                       str(policy.mode.value) if policy is not None else "enforce")
 
 
-def _verdict(pull: ImagePull, answer: TrustedDigest | TrustError) -> ImageVerdict:
-    if isinstance(answer, NoTrustData):
+def _verdict(pull: ImagePull, answer: TrustedDigest | TrustError,
+             policy: Policy | None) -> ImageVerdict:
+    if isinstance(answer, NoTrustData) and policy is not None:
+        rule = policy.exception_for(pull.reference)
+        if rule is not None:
+            why = f"allowed without trust data by {rule.source} ({rule.match.text})"
+            return ImageVerdict(pull, ALLOWED, error=answer,
+                                exception=why + (f": {rule.reason}" if rule.reason else ""))
+    if isinstance(answer, Refused):
         return ImageVerdict(pull, REFUSED, error=answer)
     if isinstance(answer, TrustError):
         return ImageVerdict(pull, UNVERIFIED, error=answer)

@@ -12,14 +12,14 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trustbuild.errors import InvalidReferenceError
 from trustbuild.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
 from trustbuild.notary.credentials import registry_credentials
-from trustbuild.notary.errors import NoTrustData, TrustError
+from trustbuild.notary.errors import NoTrustData, PolicyRefusal, TrustError
 from trustbuild.notary.repository import SignedTarget, TrustedRepository
 from trustbuild.notary.roots import RootPin
 from trustbuild.notary.transport import Transport, TransportConfig
@@ -27,6 +27,7 @@ from trustbuild.reference import ImageReference, parse_normalized
 
 if TYPE_CHECKING:
     from trustbuild.notary.inspection import RepositoryReport
+    from trustbuild.policy import Policy, RepositoryRule
 
 DOCKER_HUB_TRUST_SERVER = "https://notary.docker.io"
 
@@ -65,6 +66,7 @@ class TrustedDigest:
     expires: datetime  # earliest expiry of the metadata this answer rests on
     server: str
     offline: bool = False  # answered from the local cache alone (offline mode)
+    notes: tuple[str, ...] = ()  # what else the answer rests on (grace periods, policy)
 
     @property
     def pinned(self) -> ImageReference:
@@ -78,7 +80,9 @@ class TrustClient:
 
     ``offline``: use only cached metadata, and only while none of it has expired.
     ``server_for``: the trust server per reference (default: docker's rule).
-    ``pin``/``allow_tofu``: root trust decisions of the policy layer."""
+    ``pin``/``allow_tofu``: root trust decisions of the policy layer.
+    ``policy``: a :class:`trustbuild.policy.Policy`, which sets all of the above per
+    repository and adds required signers."""
 
     docker_config: Path = field(default_factory=docker_config_dir)
     server_for: Callable[[ImageReference], str] | None = None
@@ -88,12 +92,19 @@ class TrustClient:
     transport: Transport | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    policy: Policy | None = None
+    grace: timedelta = timedelta(0)
     _repos: dict[tuple[str, str], TrustedRepository | TrustError] = field(
         default_factory=dict, init=False)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
+        if self.policy is not None:
+            self.offline = self.offline or bool(self.policy.offline.value)
+            self.allow_tofu = self.allow_tofu and bool(self.policy.tofu.value)
+            self.grace = self.policy.grace.value
+            self.pin_for = self._policy_pin
         if self.transport is None:
             config = self.docker_config
             self.transport = Transport(
@@ -103,7 +114,24 @@ class TrustClient:
     def server(self, ref: ImageReference) -> str:
         if self.server_for is not None:
             return self.server_for(ref)
+        if self.policy is not None:
+            choice = self.policy.server_for(ref, self.env)
+            if choice.ca or choice.client_cert:
+                assert self.transport is not None
+                host = urllib.parse.urlsplit(choice.url).netloc
+                self.transport.tls_files[host] = (choice.ca, choice.client_cert,
+                                                  choice.client_key)
+            return choice.url
         return default_trust_server(ref, self.env)
+
+    def _policy_pin(self, gun: str) -> RootPin | None:
+        assert self.policy is not None
+        rule = self.policy.repository_rule(gun)
+        if rule is None or not rule.pins_root:
+            return None
+        from trustbuild.notary.trustpin import make_pin
+
+        return make_pin(rule.root_keys, rule.root_certs, rule.root_cas, rule.source)
 
     def repository(self, ref: ImageReference) -> TrustedRepository:
         """The verified trust data of *ref*'s repository, loaded once per client."""
@@ -137,7 +165,7 @@ class TrustClient:
         repo = TrustedRepository(gun, _Fetcher(), cache, now=self.clock(),
                                  server=urllib.parse.urlsplit(server).netloc,
                                  offline=self.offline, pin=self.pin_for(gun),
-                                 allow_tofu=self.allow_tofu)
+                                 allow_tofu=self.allow_tofu, grace=self.grace)
         with cache.locked():
             repo.update()
         return repo
@@ -156,8 +184,17 @@ class TrustClient:
                               server=exc.server) from None
         server = repo.server
         target = repo.lookup(tag) if ref.digest is None else self._signed_digest(repo, ref)
+        notes = list(repo.notes)
+        if self.policy is not None:
+            rule = self.policy.repository_rule(repo.gun)
+            if rule is not None and rule.signers:
+                with self._lock_for(self.server(ref), ref.name):
+                    _require_signers(repo, target, rule)
+                notes.append(f"signed by {', '.join(rule.signers)} as {rule.source} requires")
+        if self.offline:
+            notes.append("answered offline from the local trust cache")
         return TrustedDigest(ref, repo.gun, target.tag, target.digest, target.size,
-                             target.role, repo.expires(), server, self.offline)
+                             target.role, repo.expires(), server, self.offline, tuple(notes))
 
     @staticmethod
     def _signed_digest(repo: TrustedRepository, ref: ImageReference) -> SignedTarget:
@@ -209,6 +246,31 @@ class TrustClient:
 
         with ThreadPoolExecutor(max_workers=min(max_workers, len(refs))) as pool:
             return dict(zip(refs, pool.map(one, refs), strict=True))
+
+
+def _require_signers(repo: TrustedRepository, target: SignedTarget,
+                     rule: RepositoryRule) -> None:
+    """Every required role must list the tag with the same digest, signed by the required
+    keys."""
+    for role_name in rule.signers:
+        role = repo.role(role_name)
+        covered = role_name == "targets" or any(target.tag.startswith(p)
+                                                for p in repo.paths_of(role_name))
+        meta = role.targets.get(target.tag) if role is not None and covered else None
+        if meta is None:
+            raise PolicyRefusal(f"{role_name} has not signed {target.tag}, and {rule.source} "
+                                "requires it", gun=repo.gun, server=repo.server)
+        if f"sha256:{meta.sha256_hex}" != target.digest:
+            raise PolicyRefusal(f"{role_name} signed sha256:{meta.sha256_hex} for "
+                                f"{target.tag}, but {target.role} signed {target.digest}; "
+                                f"{rule.source} requires one digest from every signer",
+                                gun=repo.gun, server=repo.server)
+        wanted = set(rule.signer_keys.get(role_name, ()))
+        missing = wanted - repo.signed_key_ids(role_name)
+        if missing:
+            raise PolicyRefusal(f"{role_name} is not signed by key(s) "
+                                f"{', '.join(sorted(missing))}, which {rule.source} requires",
+                                gun=repo.gun, server=repo.server)
 
 
 def _as_reference(reference: str | ImageReference) -> ImageReference:

@@ -28,9 +28,17 @@ class TrustError(TrustbuildError):
         return f"{self.message} ({context})" if context else self.message
 
 
-class NoTrustData(TrustError):
+class Refused(TrustError):
+    """Trust data was read and verified, and it does not vouch for this image."""
+
+
+class NoTrustData(Refused):
     """The tag (or digest) is not signed in ``targets/releases`` or ``targets``, or the
     repository has no trust data at all."""
+
+
+class PolicyRefusal(Refused):
+    """The image is signed, but not the way the trust policy requires (required signers)."""
 
 
 class MetadataError(TrustError):

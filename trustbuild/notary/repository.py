@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from trustbuild.notary.errors import (
@@ -82,7 +82,7 @@ class TrustedRepository:
 
     def __init__(self, gun: str, fetcher: Fetcher, cache: Cache, *, now: datetime,
                  server: str, offline: bool = False, pin: RootPin | None = None,
-                 allow_tofu: bool = True) -> None:
+                 allow_tofu: bool = True, grace: timedelta = timedelta(0)) -> None:
         self.gun = gun
         self.server = server
         self._fetcher = fetcher
@@ -91,6 +91,8 @@ class TrustedRepository:
         self._offline = offline
         self._pin = pin
         self._allow_tofu = allow_tofu
+        self._grace = grace
+        self.notes: list[str] = []  # what the answer rests on beyond the rules (offline, grace)
         self.root: Root | None = None
         self.timestamp: Timestamp | None = None
         self.snapshot: Snapshot | None = None
@@ -128,8 +130,9 @@ class TrustedRepository:
             self.root = root
             if self._now > root.expires:
                 if self._offline:
-                    root.check_expiry(self._now)
-                self._rotate_root(None)
+                    self._check_expiry(root)
+                else:
+                    self._rotate_root(None)
             return
         if self._offline:
             raise OfflineError("offline mode: no cached root for this repository")
@@ -142,7 +145,7 @@ class TrustedRepository:
             raise NoTrustData(f"{self.server} does not have trust data for {self.gun}") from None
         root = parse_root(raw)
         check_root(root, self.gun, self._now, pin=self._pin)
-        root.check_expiry(self._now)
+        self._check_expiry(root)
         self.root = root
         self._cache.store("root", raw)
 
@@ -166,7 +169,7 @@ class TrustedRepository:
         if newest.version <= current.version:
             raise RootError(f"the server's root (version {newest.version}) is not newer than "
                             f"the trusted root (version {current.version})")
-        newest.check_expiry(self._now)
+        self._check_expiry(newest)
         self.root = newest
         self._cache.store("root", raw)
         self.timestamp = self.snapshot = self.targets = None
@@ -215,7 +218,7 @@ class TrustedRepository:
         verify_signatures(timestamp, root.keys, root.roles["timestamp"])
         timestamp.check_not_older(self._cached_verified("timestamp", parse_timestamp,
                                                         root.keys, root.roles["timestamp"]))
-        timestamp.check_expiry(self._now)
+        self._check_expiry(timestamp)
         if not self._offline:
             self._cache.store("timestamp", raw)
         return timestamp
@@ -241,7 +244,7 @@ class TrustedRepository:
         if not from_cache and cached is not None:
             previous = self._quietly(lambda: _verified(parse(cached), verify))
             signed.check_not_older(previous)
-        signed.check_expiry(self._now)
+        self._check_expiry(signed)
         if not from_cache:
             self._cache.store(role, raw)
         return signed
@@ -253,6 +256,16 @@ class TrustedRepository:
             return None
         return self._quietly(lambda: _verified(
             parse(cached), lambda s: verify_signatures(s, keys, role_keys)))
+
+    def _check_expiry(self, signed: Signed) -> None:
+        """Expired is an error, except in offline mode within an explicit grace period, which
+        is then noted in the answer."""
+        if (self._offline and self._grace and signed.expires < self._now
+                <= signed.expires + self._grace):
+            self.notes.append(f"{signed.role} expired at {signed.expires:%Y-%m-%d %H:%M:%S} UTC;"
+                              f" accepted offline within the {self._grace} grace period")
+            return
+        signed.check_expiry(self._now)
 
     @staticmethod
     def _quietly(load: Callable[[], S]) -> S | None:
@@ -338,6 +351,25 @@ class TrustedRepository:
                 if tag not in seen:
                     seen.add(tag)
                     yield self.lookup(tag)
+
+    def signed_key_ids(self, role_name: str) -> set[str]:
+        """Key IDs (certificate and canonical) whose signatures on *role_name* verify."""
+        role = self.role(role_name)
+        if role is None:
+            return set()
+        if role_name == "targets":
+            root = self._require(self.root)
+            keys: Mapping[str, PublicKey] = root.keys
+        else:
+            parent = self.role(posixpath.dirname(role_name))
+            keys = parent.delegation_keys if parent else {}
+        found: set[str] = set()
+        for sig in role.envelope.signatures:
+            key = keys.get(sig.keyid)
+            if key is not None and key.keyid == sig.keyid and \
+                    key.verify(sig.method, sig.sig, role.envelope.signed_bytes):
+                found.update((key.keyid, key.canonical_id))
+        return found
 
     def expires(self) -> datetime:
         roles: list[Signed | None] = [self.root, self.timestamp, self.snapshot, self.targets,

@@ -25,8 +25,9 @@ from trustbuild.notary.metadata import RoleKeys, Root, verify_signatures
 
 NOT_BEFORE_SLACK = timedelta(days=1)
 
-# A hook for trust pinning (the policy layer): raises RootError to refuse a root's leaves.
-RootPin = Callable[[Root, Mapping[str, PublicKey]], None]
+# A hook for trust pinning (the policy layer): given a root and its valid leaves, the leaves
+# the pin allows; raises RootError when it allows none.
+RootPin = Callable[[Root, Mapping[str, PublicKey]], Mapping[str, PublicKey]]
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,9 @@ def check_root(root: Root, gun: str, now: datetime, *, previous: Root | None = N
         detail = "; ".join(leaves.problems) or "no root keys"
         raise RootError("could not validate the path to a trusted root: unable to retrieve "
                         f"valid leaf certificates ({detail})")
-    if pin is not None:
-        pin(root, leaves.keys)
+    keys = pin(root, leaves.keys) if pin is not None else leaves.keys
     try:
-        verify_signatures(root, leaves.keys, RoleKeys(tuple(leaves.keys),
-                                                      root.roles["root"].threshold))
+        verify_signatures(root, keys, RoleKeys(tuple(keys), root.roles["root"].threshold))
     except SignatureError as exc:
         raise RootError(f"root version {root.version} is not signed by its own root keys "
                         f"({exc.message})") from None

@@ -73,6 +73,9 @@ class Transport:
     config: TransportConfig
     credentials: Callable[[str], Credentials | None] = field(default=lambda registry: None)
     requests: int = 0  # counted for the benchmarks
+    # Per-server TLS files from the policy, by host:port: (CA, client cert, client key).
+    tls_files: dict[str, tuple[Path | None, Path | None, Path | None]] = field(
+        default_factory=dict)
     _pools: dict[str, urllib3.HTTPSConnectionPool] = field(default_factory=dict, init=False)
     _tokens: dict[tuple[str, str, str], _Token] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -128,18 +131,23 @@ class Transport:
         """One context per (host, certificate files) per process: loading the system store
         costs tens of milliseconds, every new client would pay it again."""
         tls_dir = self.config.docker_config / "tls" / hostport
-        key = (str(tls_dir), _files_signature(tls_dir))
+        override = self.tls_files.get(hostport)
+        key = (str(tls_dir), _files_signature(tls_dir), repr(override))
         with _CONTEXTS_LOCK:
             ctx = _CONTEXTS.get(key)
             if ctx is None:
-                ctx = _CONTEXTS[key] = self._new_ssl_context(tls_dir)
+                ctx = _CONTEXTS[key] = self._new_ssl_context(tls_dir, override)
             return ctx
 
     @staticmethod
-    def _new_ssl_context(tls_dir: Path) -> ssl.SSLContext:
-        """CA files in ``tls/<host:port>/`` are the only roots trusted for that server (a pin,
-        stricter than docker, which adds them to the system store); without any, the system
-        store."""
+    def _new_ssl_context(tls_dir: Path, override: tuple[Path | None, Path | None,
+                                                          Path | None] | None,
+                         ) -> ssl.SSLContext:
+        """CA files in ``tls/<host:port>/`` (or the policy's ``ca`` for the server) are the
+        only roots trusted for that server (a pin, stricter than docker, which adds them to
+        the system store); without any, the system store."""
+        if override is not None and override != (None, None, None):
+            return _policy_context(*override)
         cas = sorted(tls_dir.glob("*.crt")) if tls_dir.is_dir() else []
         # PROTOCOL_TLS_CLIENT verifies the chain and the host name, like the default context.
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if cas else ssl.create_default_context()
@@ -292,7 +300,19 @@ class Transport:
         return _Token(value, time.monotonic() + max(expires_in - 5, 1))
 
 
-_CONTEXTS: dict[tuple[str, tuple[tuple[str, int, int], ...]], ssl.SSLContext] = {}
+def _policy_context(ca: Path | None, cert: Path | None, key: Path | None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if ca else ssl.create_default_context()
+    try:
+        if ca:
+            ctx.load_verify_locations(cafile=str(ca))
+        if cert and key:
+            ctx.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSError(f"cannot load the TLS files the policy names: {exc}") from None
+    return ctx
+
+
+_CONTEXTS: dict[tuple[str, tuple[tuple[str, int, int], ...], str], ssl.SSLContext] = {}
 _CONTEXTS_LOCK = threading.Lock()
 
 
