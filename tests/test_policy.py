@@ -133,8 +133,8 @@ def published(sim: SimServer, name: str, **kw: Any) -> SimRepo:
 def test_root_pin_by_key_id(sim: SimServer, config: Path, tmp_path: Path) -> None:
     r = published(sim, "pinned")
     root_key = r.keys["root"][0]
-    good = client_with(sim, config, tmp_path,
-                       f"[[repository]]\nmatch = '{REG}/pinned'\nroot_keys = ['{root_key.keyid}']\n")
+    rule = f"[[repository]]\nmatch = '{REG}/pinned'\nroot_keys = ['{root_key.keyid}']\n"
+    good = client_with(sim, config, tmp_path, rule)
     assert good.resolve(f"{r.gun}:1").digest == f"sha256:{D1}"
     other = "ab" * 32
     bad = client_with(sim, fresh(config, "fresh"), tmp_path,

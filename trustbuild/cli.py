@@ -43,6 +43,8 @@ BUILD_HELP = """Usage: trustbuild [build] [--docker PATH] [--buildx] [docker bui
   trustbuild's own options:
     --docker PATH   the docker CLI to run (default: $TRUSTBUILD_DOCKER, else docker)
     --buildx        run `docker buildx build` instead of `docker build`
+    --config FILE   a trust policy file (see docs/policy.md)
+    --offline       use only the local trust cache, only while nothing in it has expired
 """
 
 
@@ -290,7 +292,8 @@ OWN_CHECK_FLAGS = {"--docker": True, "--buildx": False, "--offline": False, "--f
 def check(args: tuple[str, ...]) -> None:
     """The CI gate: verify every image a build would pull; no build.
 
-    Usage: trustbuild check [--format text|json] [--offline] [docker build options] [PATH]
+    Usage: trustbuild check [--format text|json] [--config FILE] [--offline]
+                            [docker build options] [PATH]
 
     Exit 0 only when every image is trusted; 4 when one has no acceptable trust data; 5 when
     trust could not be established; 3 for a Dockerfile error; 2 for a usage error.
@@ -333,7 +336,7 @@ OWN_PIN_FLAGS = {"--docker": True, "--buildx": False, "--offline": False, "-o": 
 def pin(args: tuple[str, ...]) -> None:
     """Write the Dockerfile pinned to signed digests.
 
-    Usage: trustbuild pin [-o FILE] [--offline] [docker build options] [PATH]
+    Usage: trustbuild pin [-o FILE] [--config FILE] [--offline] [docker build options] [PATH]
 
     Prints to standard output, or writes FILE (never the input Dockerfile).  Exits like
     `trustbuild check` when an image is not trusted.

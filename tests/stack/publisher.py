@@ -52,12 +52,21 @@ class Published:
 class Publisher:
     """Pushes and signs images on a :class:`Stack` with the real docker and notary CLIs."""
 
-    def __init__(self, stack: Stack, workdir: Path) -> None:
+    def __init__(self, stack: Stack, workdir: Path, *, notary_url: str | None = None,
+                 notary_ca: Path | None = None) -> None:
+        """Publishes to the stack's notary-server, or to the one given."""
         self.stack = stack
         self.workdir = workdir
+        self.notary_url = notary_url or stack.notary_url
+        self.notary_ca = notary_ca or stack.notary_ca
         workdir.mkdir(parents=True, exist_ok=True)
         self.docker_config = stack.docker_config(workdir / "docker-config")
-        self.env = {**stack.env(self.docker_config), **PASSPHRASES}
+        if notary_url is not None and notary_ca is not None:
+            tls = self.docker_config / "tls" / notary_url.removeprefix("https://")
+            tls.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(notary_ca, tls / "ca.crt")
+        self.env = {**stack.env(self.docker_config), **PASSPHRASES,
+                    "DOCKER_CONTENT_TRUST_SERVER": self.notary_url}
         self._initialised: set[str] = set()
         self._delegations: dict[tuple[str, str], bool] = {}
         self._delegation_keys: dict[str, Path] = {}
@@ -70,12 +79,16 @@ class Publisher:
         return run([DOCKER_CLI, *args], env, check=check).stdout
 
     def notary(self, *args: str, check: bool = True, answer: str | None = None) -> str:
-        argv = ["notary", "-s", self.stack.notary_url, "-d", str(self.docker_config / "trust"),
-                "--tlscacert", str(self.stack.notary_ca), *args]
+        argv = ["notary", "-s", self.notary_url, "-d", str(self.docker_config / "trust"),
+                "--tlscacert", str(self.notary_ca), *args]
         stdin = answer.encode() if answer is not None else None
         return run(argv, self.env, check=check, input=stdin).stdout
 
     def gun(self, name: str) -> str:
+        """Names containing a registry host (``localhost:5000/x``) are used as they are."""
+        first = name.split("/", 1)[0]
+        if ":" in first or "." in first or first == "localhost":
+            return name
         return f"{self.stack.registry}/{name}"
 
     # -- images --------------------------------------------------------------------------------

@@ -205,6 +205,40 @@ def _start_notary(stack: Stack) -> None:
     _spawn(stack, "notary-server", [_binary("notary-server"), "-config", str(config)])
 
 
+@dataclass(frozen=True)
+class ExtraNotary:
+    url: str
+    ca: Path
+
+    @property
+    def hostport(self) -> str:
+        return self.url.removeprefix("https://")
+
+
+@contextlib.contextmanager
+def extra_notary(stack: Stack, name: str) -> Iterator[ExtraNotary]:
+    """A second notary-server (its own port, certificate and memory store) for tests that
+    need one trust server per registry."""
+    port = free_port()
+    other = Stack(stack.root / name, stack.docker_host, stack.registry,
+                  f"https://127.0.0.1:{port}", stack.root / name / "notary" / "server.crt",
+                  stack.netns)
+    other.root.mkdir()
+    try:
+        _start_notary(other)
+        ctx = ssl.create_default_context(cafile=str(other.notary_ca))
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _http_ok(f"{other.notary_url}/_notary_server/health", ctx):
+            _fail_if_exited(other, "notary-server")
+            if time.monotonic() > deadline:
+                raise StackError(f"second notary-server did not start:\n"
+                                 f"{other.log('notary-server')[-2000:]}")
+            time.sleep(0.2)
+        yield ExtraNotary(other.notary_url, other.notary_ca)
+    finally:
+        _stop(other)
+
+
 def _start_registry(stack: Stack) -> None:
     config = stack.root / "registry.yml"
     config.write_text(

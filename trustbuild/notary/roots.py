@@ -101,6 +101,12 @@ def check_root(root: Root, gun: str, now: datetime, *, previous: Root | None = N
 
     Expiry of the root file itself is the caller's business: intermediate roots of a rotation
     may have expired."""
+    leaves = valid_leaves(root, gun, now)
+    if not leaves.keys:
+        detail = "; ".join(leaves.problems) or "no root keys"
+        raise RootError("could not validate the path to a trusted root: unable to retrieve "
+                        f"valid leaf certificates ({detail})")
+    keys = pin(root, leaves.keys) if pin is not None else leaves.keys
     if previous is not None:
         old = valid_leaves(previous, gun, now, check_expiry=False)
         try:
@@ -109,18 +115,18 @@ def check_root(root: Root, gun: str, now: datetime, *, previous: Root | None = N
         except SignatureError as exc:
             raise RootError(f"could not rotate trust to a new trusted root: root version "
                             f"{root.version} is not signed by the keys of version "
-                            f"{previous.version} ({exc.message})") from None
+                            f"{previous.version} ({exc.message}); trusted root keys "
+                            f"{_ids(old.keys)}, the server's root keys {_ids(leaves.keys)}"
+                            ) from None
         if root.version < previous.version:
             raise RootError(f"root version {root.version} is lower than version "
                             f"{previous.version} seen before")
-    leaves = valid_leaves(root, gun, now)
-    if not leaves.keys:
-        detail = "; ".join(leaves.problems) or "no root keys"
-        raise RootError("could not validate the path to a trusted root: unable to retrieve "
-                        f"valid leaf certificates ({detail})")
-    keys = pin(root, leaves.keys) if pin is not None else leaves.keys
     try:
         verify_signatures(root, keys, RoleKeys(tuple(keys), root.roles["root"].threshold))
     except SignatureError as exc:
         raise RootError(f"root version {root.version} is not signed by its own root keys "
                         f"({exc.message})") from None
+
+
+def _ids(keys: Mapping[str, PublicKey]) -> str:
+    return ", ".join(sorted(k.canonical_id for k in keys.values())) or "none"
