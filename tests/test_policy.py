@@ -289,3 +289,26 @@ def test_offline_grace_is_explicit_and_reported(sim: SimServer, config: Path,
 
     with pytest.raises(ExpiredError):
         strict.resolve(f"{r.gun}:1")
+
+
+def test_client_certificate_for_the_server_from_policy(tls: Any, tmp_path: Path) -> None:
+    """mTLS: the server wants a client certificate; the policy's server rule supplies it."""
+    from tests.notarysim.server import make_tls, serving
+    from trustbuild.notary.errors import NetworkError
+
+    client_tls = make_tls(tmp_path / "client-tls")
+    with serving(SimServer(tls, client_ca=client_tls.ca_cert)) as sim:
+        r = published(sim, "mtls")
+        config = tmp_path / "docker"
+        config.mkdir()
+        env = {"HOME": "/nonexistent"}
+        rule = (f"[[server]]\nregistry = '{REG}'\nurl = '{sim.url}'\nca = '{tls.ca_cert}'\n")
+        without = write(tmp_path / "without.toml", rule)
+        c = TrustClient(docker_config=config, env=env, policy=load(config=str(without), env=env))
+        with pytest.raises(NetworkError):  # the handshake is refused without a certificate
+            c.resolve(f"{r.gun}:1")
+        with_cert = write(tmp_path / "with.toml", rule + f"client_cert = '{client_tls.cert}'\n"
+                          f"client_key = '{client_tls.key}'\n")
+        c = TrustClient(docker_config=config, env=env,
+                        policy=load(config=str(with_cert), env=env))
+        assert c.resolve(f"{r.gun}:1").digest == f"sha256:{D1}"

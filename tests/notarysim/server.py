@@ -49,7 +49,8 @@ class TLSFiles:
 
 
 def make_tls(directory: Path, host: str = "127.0.0.1") -> TLSFiles:
-    """A private CA and a server certificate for *host* signed by it."""
+    """A private CA and a certificate for *host* signed by it (also usable as a client
+    certificate)."""
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "notarysim test CA")])
@@ -86,6 +87,7 @@ class SimServer:
     repos: dict[str, SimRepo] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
     credentials: tuple[str, str] | None = None  # require token auth with these
+    client_ca: Path | None = None  # require a client certificate issued by this CA (mTLS)
     log: list[str] = field(default_factory=list)
     port: int = 0
     _tokens: set[str] = field(default_factory=set)
@@ -114,6 +116,9 @@ def serving(server: SimServer) -> Iterator[SimServer]:
     httpd.daemon_threads = True
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(server.tls.cert), str(server.tls.key))
+    if server.client_ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cafile=str(server.client_ca))
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     server.port = httpd.server_address[1]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
