@@ -233,13 +233,17 @@ class _Word:
             return self._replace(name)
         raise ShellError(f"unsupported modifier ({modifier}) in substitution")
 
-    def _modifier(self, name: str, ch: str, modifier: str, null_is_unset: bool) -> str:
+    def _word_until(self, stop: str, raw_escapes: bool, missing: str) -> str:
+        """The text up to *stop*; at the end of input, BuildKit's *missing* message."""
         try:
-            word, _ = self.process_until("}", ch in "#%")
+            return self.process_until(stop, raw_escapes)[0]
         except ShellError:
             if self.peek() == _EOF:
-                raise ShellError("syntax error: missing '}'") from None
+                raise ShellError(missing) from None
             raise
+
+    def _modifier(self, name: str, ch: str, modifier: str, null_is_unset: bool) -> str:
+        word = self._word_until("}", ch in "#%", "syntax error: missing '}'")
         value, is_set = self.get_env(name)
         if self.lx.skip_unset and not is_set:
             return "${" + name + modifier + word + "}"
@@ -265,18 +269,8 @@ class _Word:
         replace_all = self.peek() == "/"
         if replace_all:
             self.next()
-        try:
-            pattern, _ = self.process_until("/", True)
-        except ShellError:
-            if self.peek() == _EOF:
-                raise ShellError("syntax error: missing '/' in ${}") from None
-            raise
-        try:
-            replacement, _ = self.process_until("}", True)
-        except ShellError:
-            if self.peek() == _EOF:
-                raise ShellError("syntax error: missing '}'") from None
-            raise
+        pattern = self._word_until("/", True, "syntax error: missing '/' in ${}")
+        replacement = self._word_until("}", True, "syntax error: missing '}'")
         value, is_set = self.get_env(name)
         if self.lx.skip_unset and not is_set:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
