@@ -70,7 +70,10 @@ def _has_buildx(docker: str) -> bool:
 
 
 def docker_env(env: Mapping[str, str], builder: Builder, *, buildx: bool) -> dict[str, str]:
-    out = dict(env)
+    """docker's environment: the builder trustbuild checked for, and no DOCKER_CONTENT_TRUST
+    (docker's classic-builder trust path would re-resolve the pinned ``name:tag@digest``
+    lines with its own, weaker rules and put its own digest in place of trustbuild's)."""
+    out = {k: v for k, v in env.items() if k != "DOCKER_CONTENT_TRUST"}
     if not buildx:
         out["DOCKER_BUILDKIT"] = "1" if builder is Builder.BUILDKIT else "0"
     return out
