@@ -54,9 +54,9 @@ def tb(stack: Stack, consumer_config: Path, tmp_path: Path):  # type: ignore[no-
     tmpdir.mkdir()
 
     def run(*args: str, builder: str = "1", docker: str = DOCKER_CLI,
-            stdin: str | None = None) -> Run:
+            stdin: str | None = None, extra_env: dict[str, str] | None = None) -> Run:
         env = {**stack.env(consumer_config), "TRUSTBUILD_DOCKER": docker,
-               "DOCKER_BUILDKIT": builder, "TMPDIR": str(tmpdir)}
+               "DOCKER_BUILDKIT": builder, "TMPDIR": str(tmpdir), **(extra_env or {})}
         result = subprocess.run([sys.executable, "-m", "trustbuild", *args], env=env,
                                 input=stdin, capture_output=True, text=True, timeout=600,
                                 check=False)
@@ -167,6 +167,19 @@ def test_target_skips_an_unsigned_stage_only_with_buildkit(tb, images: Images,  
     # the classic builder does not prune: it would pull the unsigned stage, so it is refused
     classic = tb("--target", "wanted", "-t", "tbtest/target", str(ctx), builder="0")
     assert classic.code == 4 and "No trust data for 1" in classic.err
+
+
+def test_users_content_trust_setting_does_not_reach_docker(tb, stack: Stack,  # type: ignore[no-untyped-def]
+                                                         publisher: Publisher,
+                                                         images: Images,
+                                                         tmp_path: Path) -> None:
+    """With DOCKER_CONTENT_TRUST=1, docker's classic trust path would re-resolve the pinned
+    lines itself (and then fail to re-tag a digest reference)."""
+    ctx = context(tmp_path, f"FROM {images.releases.ref}\nRUN cat /etc/tb-image > /seen\n")
+    result = tb("-t", "tbtest/dct", str(ctx), builder="0",
+                extra_env={"DOCKER_CONTENT_TRUST": "1"})
+    assert result.code == 0, result.err
+    assert run_image(stack, publisher, "tbtest/dct", "cat", "/seen") == marker(images.releases)
 
 
 @pytest.fixture()
