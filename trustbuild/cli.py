@@ -190,6 +190,7 @@ def inspect(images: tuple[str, ...], fmt: str, offline: bool, config: str | None
     Like `docker trust inspect`: the trust server is DOCKER_CONTENT_TRUST_SERVER, or the
     registry's own host, and metadata is cached under $DOCKER_CONFIG/trust.
     """
+    from trustbuild.errors import InvalidReferenceError
     from trustbuild.notary.errors import NoTrustData, TrustError
 
     client = _client(offline, config, ".")
@@ -198,6 +199,8 @@ def inspect(images: tuple[str, ...], fmt: str, offline: bool, config: str | None
     for image in images:
         try:
             reports.append(client.inspect(image))
+        except InvalidReferenceError as exc:
+            fail(str(exc), EXIT_USAGE)
         except NoTrustData as exc:
             click.echo(f"trustbuild: {image}: {exc}", err=True)
             code = max(code, EXIT_UNTRUSTED)

@@ -279,4 +279,4 @@ def _as_reference(reference: str | ImageReference) -> ImageReference:
     try:
         return parse_normalized(reference)
     except InvalidReferenceError as exc:
-        raise TrustError(f"{reference}: {exc}") from None
+        raise InvalidReferenceError(f"{reference}: {exc}") from None
