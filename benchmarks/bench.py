@@ -24,7 +24,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -113,14 +115,14 @@ class Bench:
             warm = self.fresh_config(f"warm{n}")
             check = [TRUSTBUILD, "check", str(ctx)]
             run(check, self.env(warm))
-            t_warm = median_seconds(lambda: run(check, self.env(warm)))  # noqa: B023
+            t_warm = median_seconds(partial(run, check, self.env(warm)))
             cold = self.tmp / f"cold{n}"
 
             def reset(cold: Path = cold) -> None:
                 shutil.rmtree(cold, ignore_errors=True)
                 shutil.copytree(self.template, cold)
 
-            t_cold = median_seconds(lambda: run(check, self.env(cold)), before=reset)  # noqa: B023
+            t_cold = median_seconds(partial(run, check, self.env(cold)), before=reset)
             lookups = [["notary", "-s", self.stack.notary_url, "-d", str(notary_dir),
                         "--tlscacert", str(self.stack.notary_ca), "lookup", img.repo, img.tag]
                        for img in self.images[:n]]
@@ -154,7 +156,7 @@ class Bench:
         client = TrustClient(docker_config=config, env=env)
         client.resolve_many(refs)
 
-        def rate(threads: int, make_client: Callable[[], TrustClient]) -> float:
+        def rate(threads: int, make_client: Callable[[], _Resolver]) -> float:
             count = [0] * threads
             stop = time.perf_counter() + 2.0
 
@@ -176,8 +178,8 @@ class Bench:
 
         shared = rate(1, lambda: client)
         shared8 = rate(8, lambda: client)
-        fresh = rate(1, lambda: _FreshEach(config, env))  # type: ignore[arg-type,return-value]
-        fresh8 = rate(8, lambda: _FreshEach(config, env))  # type: ignore[arg-type,return-value]
+        fresh = rate(1, lambda: _FreshEach(config, env))
+        fresh8 = rate(8, lambda: _FreshEach(config, env))
         print(f"   one client, metadata verified once per process: {shared:10.0f}/s, "
               f"8 threads {shared8:10.0f}/s")
         print(f"   a new client per resolution (timestamp fetched, chain re-verified from "
@@ -233,6 +235,10 @@ class Bench:
         print(f"   empty trust dir: {cold.transport.requests / len(refs):.1f}   "
               f"warm trust dir: {warm.transport.requests / len(refs):.1f}   "
               "(notary lookup with a warm dir: 1, the timestamp)")
+
+
+class _Resolver(Protocol):
+    def resolve(self, ref: str) -> object: ...
 
 
 class _FreshEach:

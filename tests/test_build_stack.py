@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -48,8 +49,15 @@ class Run:
     err: str
 
 
+class TB(Protocol):
+    """Runs ``python -m trustbuild`` against the stack, and checks no temp files remain."""
+
+    def __call__(self, *args: str, builder: str = "1", docker: str = DOCKER_CLI,
+                 stdin: str | None = None, extra_env: dict[str, str] | None = None) -> Run: ...
+
+
 @pytest.fixture()
-def tb(stack: Stack, consumer_config: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+def tb(stack: Stack, consumer_config: Path, tmp_path: Path) -> TB:
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
 
@@ -63,7 +71,6 @@ def tb(stack: Stack, consumer_config: Path, tmp_path: Path):  # type: ignore[no-
         assert not list(tmpdir.iterdir()), "temp files left behind"
         return Run(result.returncode, result.stdout, result.stderr)
 
-    run.tmpdir = tmpdir  # type: ignore[attr-defined]
     return run
 
 
@@ -85,7 +92,7 @@ def marker(image: Published) -> str:
 
 @pytest.mark.parametrize("builder", BUILDERS)
 @pytest.mark.parametrize("which", ["legacy", "releases"])
-def test_signed_base(tb, stack: Stack, publisher: Publisher, images: Images,  # type: ignore[no-untyped-def]
+def test_signed_base(tb: TB, stack: Stack, publisher: Publisher, images: Images,
                      tmp_path: Path, builder: str, which: str) -> None:
     base: Published = getattr(images, which)
     text = f"FROM {base.ref}\nRUN cat /etc/tb-image > /seen\n"
@@ -100,7 +107,7 @@ def test_signed_base(tb, stack: Stack, publisher: Publisher, images: Images,  # 
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
-def test_build_uses_the_signed_digest_not_the_moved_tag(tb, stack: Stack, publisher: Publisher,  # type: ignore[no-untyped-def]
+def test_build_uses_the_signed_digest_not_the_moved_tag(tb: TB, stack: Stack, publisher: Publisher,
                                                         images: Images, tmp_path: Path,
                                                         builder: str) -> None:
     ctx = context(tmp_path, f"FROM {images.moving.ref}\nRUN cat /etc/tb-image > /seen\n")
@@ -111,7 +118,7 @@ def test_build_uses_the_signed_digest_not_the_moved_tag(tb, stack: Stack, publis
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
-def test_multi_stage_arg_platform_copy_from(tb, stack: Stack, publisher: Publisher,  # type: ignore[no-untyped-def]
+def test_multi_stage_arg_platform_copy_from(tb: TB, stack: Stack, publisher: Publisher,
                                             images: Images, tmp_path: Path,
                                             builder: str) -> None:
     # The classic builder knows $BUILDPLATFORM only when declared; BuildKit 0.8 (dockerd
@@ -144,7 +151,7 @@ def test_multi_stage_arg_platform_copy_from(tb, stack: Stack, publisher: Publish
     assert run_image(stack, publisher, tag, "cat", "/built-on") == marker(images.tool)
 
 
-def test_run_mount_from_signed_image(tb, stack: Stack, publisher: Publisher,  # type: ignore[no-untyped-def]
+def test_run_mount_from_signed_image(tb: TB, stack: Stack, publisher: Publisher,
                                      images: Images, tmp_path: Path) -> None:
     text = (f"FROM {images.legacy.ref}\n"
             f"RUN --mount=type=bind,from={images.tool.ref},target=/t cat /t/etc/tb-image > /m\n")
@@ -156,7 +163,7 @@ def test_run_mount_from_signed_image(tb, stack: Stack, publisher: Publisher,  # 
     assert classic.code == 3 and "needs BuildKit" in classic.err
 
 
-def test_target_skips_an_unsigned_stage_only_with_buildkit(tb, images: Images,  # type: ignore[no-untyped-def]
+def test_target_skips_an_unsigned_stage_only_with_buildkit(tb: TB, images: Images,
                                                           tmp_path: Path) -> None:
     text = (f"FROM {images.unsigned.ref} AS unused\n"
             f"FROM {images.legacy.ref} AS wanted\nRUN true\n"
@@ -169,7 +176,7 @@ def test_target_skips_an_unsigned_stage_only_with_buildkit(tb, images: Images,  
     assert classic.code == 4 and "No trust data for 1" in classic.err
 
 
-def test_users_content_trust_setting_does_not_reach_docker(tb, stack: Stack,  # type: ignore[no-untyped-def]
+def test_users_content_trust_setting_does_not_reach_docker(tb: TB, stack: Stack,
                                                          publisher: Publisher,
                                                          images: Images,
                                                          tmp_path: Path) -> None:
@@ -193,7 +200,7 @@ def recorder(tmp_path: Path) -> tuple[str, Path]:
 
 @pytest.mark.parametrize("builder", BUILDERS)
 @pytest.mark.parametrize("kind", ["from", "copy", "other_delegation", "no_trust_data"])
-def test_refusals_never_start_docker(tb, images: Images, catalog: Catalog, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_refusals_never_start_docker(tb: TB, images: Images, catalog: Catalog, tmp_path: Path,
                                      recorder: tuple[str, Path], builder: str,
                                      kind: str) -> None:
     bad = {"from": images.unsigned, "copy": images.unsigned,
@@ -209,7 +216,7 @@ def test_refusals_never_start_docker(tb, images: Images, catalog: Catalog, tmp_p
     assert not log.exists(), "docker was started"
 
 
-def test_docker_exit_status_comes_back(tb, images: Images, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_docker_exit_status_comes_back(tb: TB, images: Images, tmp_path: Path,
                                        recorder: tuple[str, Path]) -> None:
     ctx = context(tmp_path, f"FROM {images.legacy.ref}\nRUN false\n")
     shim, log = recorder
@@ -240,7 +247,7 @@ def test_ctrl_c_during_the_build_cleans_up(stack: Stack, consumer_config: Path,
     assert not list(tmpdir.iterdir())
 
 
-def test_dockerfile_on_stdin_and_dockerignore(tb, stack: Stack, publisher: Publisher,  # type: ignore[no-untyped-def]
+def test_dockerfile_on_stdin_and_dockerignore(tb: TB, stack: Stack, publisher: Publisher,
                                               images: Images, tmp_path: Path) -> None:
     ctx = context(tmp_path, f"FROM {images.legacy.ref}\nCOPY . /ctx/\n", "app.Dockerfile")
     (ctx / "app.Dockerfile.dockerignore").write_text("payload.txt\n")
@@ -254,7 +261,7 @@ def test_dockerfile_on_stdin_and_dockerignore(tb, stack: Stack, publisher: Publi
     assert run_image(stack, publisher, "tbtest/stdin", "cat", "/seen") == marker(images.releases)
 
 
-def test_check_json_report_and_pin(tb, images: Images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_check_json_report_and_pin(tb: TB, images: Images, tmp_path: Path) -> None:
     text = (f"FROM {images.releases.ref} AS a\n"
             f"FROM {images.legacy.ref}\nCOPY --from=a /etc/tb-image /a\n"
             f"COPY --from={images.unsigned.ref} / /u\n")
@@ -280,7 +287,7 @@ def test_check_json_report_and_pin(tb, images: Images, tmp_path: Path) -> None: 
     assert tb("pin", "-o", str(ctx / "Dockerfile"), str(ctx)).code == 2
 
 
-def test_usage_refusals(tb, images: Images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_usage_refusals(tb: TB, images: Images, tmp_path: Path) -> None:
     ctx = context(tmp_path, f"FROM {images.legacy.ref}\n")
     for args, words in [(["--disable-content-trust", str(ctx)], "--disable-content-trust"),
                         (["https://github.com/x/y.git"], "remote build contexts"),

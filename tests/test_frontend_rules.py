@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from trustbuild.dockerfile import Builder, BuildOptions, ImagePull, analyse, find_pulls
@@ -10,9 +12,9 @@ from trustbuild.errors import DockerfileError
 AMD64 = "linux/amd64"
 
 
-def refs(text: str, **kw: object) -> list[str]:
+def refs(text: str, **kw: Any) -> list[str]:
     kw.setdefault("build_platform", AMD64)
-    options = BuildOptions(**kw)  # type: ignore[arg-type]
+    options = BuildOptions(**kw)
     return sorted({str(p.reference) for p in find_pulls(text, options)})
 
 
