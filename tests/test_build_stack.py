@@ -76,7 +76,7 @@ def tb(stack: Stack, consumer_config: Path, tmp_path: Path) -> TB:
 
 def context(tmp_path: Path, dockerfile: str, name: str = "Dockerfile") -> Path:
     ctx = tmp_path / "ctx"
-    ctx.mkdir(exist_ok=True)
+    ctx.mkdir(parents=True, exist_ok=True)
     (ctx / name).write_text(dockerfile)
     (ctx / "payload.txt").write_text("payload\n")
     return ctx
@@ -193,7 +193,9 @@ def test_users_content_trust_setting_does_not_reach_docker(tb: TB, stack: Stack,
 def recorder(tmp_path: Path) -> tuple[str, Path]:
     log = tmp_path / "docker-calls"
     shim = tmp_path / "docker-shim"
-    shim.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexit 42\n")
+    # records every call; answers `docker image inspect` (no ONBUILD triggers), fails builds
+    shim.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n"
+                    "if [ \"$1\" = image ]; then echo null; exit 0; fi\nexit 42\n")
     shim.chmod(0o755)
     return str(shim), log
 
@@ -297,3 +299,25 @@ def test_usage_refusals(tb: TB, images: Images, tmp_path: Path) -> None:
         result = tb(*args)
         assert result.code == 2, (args, result.err)
         assert words in result.err and "Traceback" not in result.err
+
+
+def test_onbuild_triggers_of_a_registry_base_image(tb: TB, stack: Stack, publisher: Publisher,
+                                                   images: Images, tmp_path: Path) -> None:
+    """Triggers in a base image's config run in the build: one that pulls an image (which no
+    pin can reach) is refused before docker builds; one that pulls nothing is fine."""
+    pulling = publisher.build_and_sign(
+        "tb/onbuild-pull", "1",
+        f"FROM {images.legacy.ref}\nONBUILD COPY --from={images.unsigned.ref} / /u\n")
+    harmless = publisher.build_and_sign(
+        "tb/onbuild-run", "1", f"FROM {images.legacy.ref}\nONBUILD RUN echo triggered > /t\n")
+    bad = context(tmp_path / "bad", f"FROM {pulling.ref}\nRUN true\n")
+    refused = tb("-t", "tbtest/onbuild-bad", str(bad), builder="1")
+    assert refused.code == 3, refused.err
+    assert "ONBUILD trigger" in refused.err and images.unsigned.ref in refused.err
+    missing = subprocess.run([DOCKER_CLI, "image", "inspect", "tbtest/onbuild-bad"],
+                             env={**publisher.env}, capture_output=True, check=False)
+    assert missing.returncode != 0, "the image was built"
+    good = context(tmp_path / "good", f"FROM {harmless.ref}\n")
+    result = tb("-t", "tbtest/onbuild-ok", str(good), builder="0")
+    assert result.code == 0, result.err
+    assert run_image(stack, publisher, "tbtest/onbuild-ok", "cat", "/t") == "triggered"

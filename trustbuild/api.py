@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trustbuild.docker_args import BuildCommand, UsageError, is_remote_context
 from trustbuild.docker_args import parse as parse_docker_args
-from trustbuild.dockerfile import Builder, BuildOptions
+from trustbuild.dockerfile import Builder, BuildOptions, analyse
 from trustbuild.dockerfile.pinning import PinnedDockerfile
 from trustbuild.errors import DockerfileError
 from trustbuild.exitcodes import for_report
@@ -32,6 +32,7 @@ from trustbuild.runner import (
     choose_builder,
     docker_binary,
     docker_env,
+    onbuild_triggers,
     pinned_copy,
     run_docker,
 )
@@ -190,13 +191,47 @@ def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = Fals
             say(line)
     if not report.passes:
         return BuildResult(for_report(report), report)
+    docker_environment = docker_env(env, builder, buildx=buildx)
+    _refuse_registry_triggers(report, source, cmd, builder, env,
+                              lambda image: onbuild_triggers(binary, docker_environment, image))
     pinned = report.pinned()
     with pinned_copy(pinned.text, source.name, source.path) as path:
         args = cmd.rewritten(str(path), dict(pinned.build_args))
         prefix = [binary, "buildx", "build"] if buildx else [binary, "build"]
-        code = run_docker([*prefix, *args], docker_env(env, builder, buildx=buildx),
+        code = run_docker([*prefix, *args], docker_environment,
                           stdin_consumed=cmd.file == "-")
     return BuildResult(code, report)
+
+
+def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, cmd: BuildCommand,
+                              builder: Builder, env: Mapping[str, str],
+                              triggers_of: Callable[[str], list[str]]) -> None:
+    """A base image's ONBUILD triggers run in the build; any image they pull was chosen by
+    tag in the base image's config, where no pin can reach it, so such a build is refused.
+    Triggers that pull nothing (``ONBUILD RUN make``) are fine."""
+    triggers: dict[str, list[str]] = {}
+    for verdict in report.verdicts:
+        if verdict.trusted is not None and verdict.pull.instruction == "FROM":
+            ref = verdict.pull.reference
+            found = triggers_of(f"{ref.name}@{verdict.trusted.digest}")
+            if found:
+                triggers[str(ref)] = found
+    if not triggers:
+        return
+    options = replace(options_from(cmd, builder, env), onbuild_triggers=triggers)
+    try:
+        pulls = analyse(source.text, options).pulls
+    except DockerfileError as exc:
+        exc.path = source.display
+        raise
+    from_triggers = [p for p in pulls if p.instruction.startswith("ONBUILD (from ")]
+    if from_triggers:
+        pull = from_triggers[0]
+        raise DockerfileError(
+            f"{pull.instruction.removeprefix('ONBUILD ')}: an ONBUILD trigger in the base "
+            f"image's config pulls {pull.reference}, which trustbuild cannot pin; refusing "
+            "to build (use a base image without such triggers)", pull.line,
+            path=source.display)
 
 
 def describe(verdict: ImageVerdict, mode: str = "enforce") -> str:

@@ -9,6 +9,7 @@ the temp dir is removed on every path.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -120,6 +121,37 @@ def run_docker(argv: Sequence[str], env: Mapping[str, str], *, stdin_consumed: b
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 128 - code if code < 0 else code
+
+
+def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[str]:
+    """The ONBUILD triggers in the config of *image* (``name@digest``), pulled by digest
+    when the daemon does not have it yet."""
+    inspect = [docker, "image", "inspect", "--format", "{{json .Config.OnBuild}}", image]
+    result = _docker_output(inspect, env)
+    if result.returncode != 0:
+        pulled = _docker_output([docker, "pull", "-q", image], env)
+        if pulled.returncode != 0:
+            raise UsageError(f"cannot pull {image} to read its ONBUILD triggers: "
+                             f"{pulled.stderr.strip()[-300:]}")
+        result = _docker_output(inspect, env)
+        if result.returncode != 0:
+            raise UsageError(f"cannot inspect {image}: {result.stderr.strip()[-300:]}")
+    try:
+        triggers = json.loads(result.stdout or "null")
+    except ValueError:
+        raise UsageError(f"docker image inspect gave no JSON for {image}") from None
+    if triggers is not None and not (isinstance(triggers, list)
+                                     and all(isinstance(t, str) for t in triggers)):
+        raise UsageError(f"unexpected ONBUILD value in the config of {image}")
+    return list(triggers or [])
+
+
+def _docker_output(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=600,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"cannot run docker ({argv[0]}): {exc}") from None
 
 
 def docker_binary(explicit: str | None, env: Mapping[str, str]) -> str:

@@ -109,6 +109,19 @@ class Publisher:
         self._initialised.add(repo)
         return Published(repo, tag, digest, size, "targets")
 
+    def build_and_sign(self, name: str, tag: str, dockerfile: str) -> Published:
+        """``docker build`` (classic) an image from *dockerfile*, then sign it with
+        ``DOCKER_CONTENT_TRUST=1 docker push``: for base images with ONBUILD triggers."""
+        repo = self.gun(name)
+        ctx = self.workdir / f"build-{name.replace('/', '-')}-{tag}"
+        ctx.mkdir(parents=True, exist_ok=True)
+        (ctx / "Dockerfile").write_text(dockerfile)
+        env = {**self.env, "DOCKER_BUILDKIT": "0", "DOCKER_CONTENT_TRUST": "0"}
+        run([DOCKER_CLI, "build", "-t", f"{repo}:{tag}", str(ctx)], env)
+        digest, size = _pushed(self.docker("push", f"{repo}:{tag}", trust=True))
+        self._initialised.add(repo)
+        return Published(repo, tag, digest, size, "targets")
+
     def sign_delegation(self, name: str, tag: str, role: str = "targets/releases",
                         image: Published | None = None) -> Published:
         """Sign *tag* in delegation *role* with ``notary addhash``; push a fresh image first
