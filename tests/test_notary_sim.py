@@ -543,3 +543,31 @@ def test_processes_sharing_one_cache(sim: SimServer, config: Path) -> None:
         cached = config / "trust/tuf" / r.gun / "metadata"
         assert sorted(p.name for p in cached.iterdir()) == [
             "root.json", "snapshot.json", "targets.json", "timestamp.json"]
+
+
+def test_a_long_lived_client_sees_a_revoked_tag_after_max_age(sim: SimServer,
+                                                              client: Client) -> None:
+    r = repo(sim)
+    now = [datetime.now(UTC)]
+    c = client(clock=lambda: now[0])
+    assert c.resolve(ref(r)).digest == f"sha256:{DIGEST}"
+    del r.targets["1"]
+    r.publish()
+    now[0] += timedelta(minutes=1)
+    assert c.resolve(ref(r)).digest == f"sha256:{DIGEST}"  # one load answers for max_age
+    now[0] += timedelta(minutes=5)
+    with pytest.raises(NoTrustData):
+        c.resolve(ref(r))
+
+
+def test_a_long_lived_client_rechecks_expiry(sim: SimServer, client: Client) -> None:
+    r = sim.add(SimRepo(f"{REGISTRY}/shortlived"))
+    r.expires["timestamp"] = datetime.now(UTC) + timedelta(minutes=2)
+    r.sign_tag("1", DIGEST)
+    r.publish()
+    now = [datetime.now(UTC)]
+    c = client(clock=lambda: now[0], max_age=timedelta(hours=1))
+    assert c.resolve(ref(r)).role == "targets"
+    now[0] += timedelta(minutes=3)  # within max_age, but the timestamp has expired
+    with pytest.raises(ExpiredError, match="timestamp expired"):
+        c.resolve(ref(r))

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from trustbuild.policy import Policy, RepositoryRule
 
 DOCKER_HUB_TRUST_SERVER = "https://notary.docker.io"
+# How long one verified load of a repository answers, as notary-server's own
+# Cache-Control max-age for current metadata (300 s).
+DEFAULT_MAX_AGE = timedelta(minutes=5)
 
 
 def docker_config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -82,7 +85,9 @@ class TrustClient:
     ``server_for``: the trust server per reference (default: docker's rule).
     ``pin``/``allow_tofu``: root trust decisions of the policy layer.
     ``policy``: a :class:`trustbuild.policy.Policy`, which sets all of the above per
-    repository and adds required signers."""
+    repository and adds required signers.
+    ``max_age``: how long one verified load of a repository answers before the timestamp is
+    fetched again (never past the expiry of the data); a long-lived client stays fresh."""
 
     docker_config: Path = field(default_factory=docker_config_dir)
     server_for: Callable[[ImageReference], str] | None = None
@@ -94,7 +99,8 @@ class TrustClient:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     policy: Policy | None = None
     grace: timedelta = timedelta(0)
-    _repos: dict[tuple[str, str], TrustedRepository | TrustError] = field(
+    max_age: timedelta = DEFAULT_MAX_AGE
+    _repos: dict[tuple[str, str], tuple[datetime, TrustedRepository | TrustError]] = field(
         default_factory=dict, init=False)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -134,20 +140,32 @@ class TrustClient:
         return make_pin(rule.root_keys, rule.root_certs, rule.root_cas, rule.source)
 
     def repository(self, ref: ImageReference) -> TrustedRepository:
-        """The verified trust data of *ref*'s repository, loaded once per client."""
+        """The verified trust data of *ref*'s repository.  One load serves every reference
+        to that repository for ``max_age`` (an error too, so one failing repository is not
+        asked again for each of its references), and never past the expiry of the data it
+        rests on; then the timestamp is fetched and checked again."""
         server = self.server(ref)
         key = (server, ref.name)
         with self._lock_for(server, ref.name):
-            known = self._repos.get(key)
-            if known is None:
+            now = self.clock()
+            entry = self._repos.get(key)
+            if entry is None or self._stale(entry, now):
                 try:
-                    known = self._load(ref, server)
+                    known: TrustedRepository | TrustError = self._load(ref, server)
                 except TrustError as exc:
                     known = exc
-                self._repos[key] = known
+                entry = self._repos[key] = (now, known)
+        known = entry[1]
         if isinstance(known, TrustError):
             raise known
         return known
+
+    def _stale(self, entry: tuple[datetime, TrustedRepository | TrustError],
+               now: datetime) -> bool:
+        loaded_at, known = entry
+        if now - loaded_at > self.max_age:
+            return True
+        return isinstance(known, TrustedRepository) and now > known.expires()
 
     def _load(self, ref: ImageReference, server: str) -> TrustedRepository:
         gun = ref.name
