@@ -24,6 +24,11 @@ def test_builder_from_docker_buildkit_and_cli_version(tmp_path: Path) -> None:
     assert choose_builder("docker", {"DOCKER_BUILDKIT": "0"}, buildx=True) is Builder.BUILDKIT
     with pytest.raises(UsageError, match="expects boolean"):
         parse_bool("maybe", "DOCKER_BUILDKIT")
+    # check and pin need no docker CLI; build does
+    assert choose_builder("/nonexistent/docker", {}, buildx=False, building=False) is \
+        Builder.BUILDKIT
+    with pytest.raises(UsageError, match="cannot run docker"):
+        choose_builder("/nonexistent/docker", {}, buildx=False)
     fake = tmp_path / "docker"
     for version, buildx_rc, expected in [("20.10.24", 1, Builder.CLASSIC),
                                          ("28.2.2", 1, Builder.CLASSIC),

@@ -274,7 +274,7 @@ def _checked(args: list[str], own: dict[str, str], *, default_context: bool
             cmd = parse_docker_args([*args, "."])
         env = dict(os.environ)
         builder = choose_builder(docker_binary(own.get("--docker"), env), env,
-                                 buildx="--buildx" in own)
+                                 buildx="--buildx" in own, building=False)
         client = _client("--offline" in own, own.get("--config"), cmd.context)
         source, report = api.check_command(cmd, builder, client, env)
     except UsageError as exc:

@@ -36,15 +36,24 @@ def parse_bool(value: str, name: str) -> bool:
     raise UsageError(f"{name} environment variable expects boolean value: {value!r}")
 
 
-def choose_builder(docker: str, env: Mapping[str, str], *, buildx: bool) -> Builder:
+def choose_builder(docker: str, env: Mapping[str, str], *, buildx: bool,
+                   building: bool = True) -> Builder:
     """The builder docker will use for this command.  trustbuild then sets DOCKER_BUILDKIT
-    for docker explicitly, so the images checked are the images the build pulls."""
+    for docker explicitly, so the images checked are the images the build pulls.
+
+    Without *building* (``check``, ``pin``), a machine with no docker CLI is fine: BuildKit,
+    docker's default builder since 23.0, decides."""
     if buildx:
         return Builder.BUILDKIT
     value = env.get("DOCKER_BUILDKIT", "")
     if value:
         return Builder.BUILDKIT if parse_bool(value, "DOCKER_BUILDKIT") else Builder.CLASSIC
-    major = _client_major(docker)
+    try:
+        major = _client_major(docker)
+    except UsageError:
+        if building:
+            raise
+        return Builder.BUILDKIT
     if major is not None and major >= 23:
         # Docker 23+ builds with BuildKit through buildx, and falls back to the classic
         # builder when buildx is missing.
