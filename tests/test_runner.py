@@ -52,3 +52,9 @@ def test_pinned_copy_keeps_the_dockerignore_and_is_removed(tmp_path: Path) -> No
         workdir = path.parent
         raise RuntimeError("boom")
     assert not workdir.exists()
+
+
+def test_a_pinned_copy_that_cannot_be_written_is_one_clear_error() -> None:
+    with pytest.raises(UsageError, match="cannot write the pinned copy"), \
+            pinned_copy("FROM x\n", "no-such-dir/Dockerfile", None):
+        pass

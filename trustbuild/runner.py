@@ -93,14 +93,22 @@ def docker_env(env: Mapping[str, str], builder: Builder, *, buildx: bool) -> dic
 def pinned_copy(text: str, name: str, original: Path | None) -> Iterator[Path]:
     """A private temp dir holding *text* as *name* (and the Dockerfile-specific
     ``.dockerignore`` of *original*), removed afterwards whatever happens."""
-    workdir = Path(tempfile.mkdtemp(prefix="trustbuild-"))
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="trustbuild-"))
+    except OSError as exc:
+        raise UsageError(f"cannot make a private temp dir for the pinned Dockerfile: "
+                         f"{exc.strerror or exc}") from None
     try:
         path = workdir / name
-        path.write_bytes(text.encode("utf-8", "surrogateescape"))
-        if original is not None:
-            ignore = original.with_name(original.name + ".dockerignore")
-            if ignore.is_file():
-                shutil.copyfile(ignore, workdir / ignore.name)
+        try:
+            path.write_bytes(text.encode("utf-8", "surrogateescape"))
+            if original is not None:
+                ignore = original.with_name(original.name + ".dockerignore")
+                if ignore.is_file():
+                    shutil.copyfile(ignore, workdir / ignore.name)
+        except OSError as exc:
+            raise UsageError(f"cannot write the pinned copy of the Dockerfile: "
+                             f"{exc.strerror or exc} ({exc.filename})") from None
         yield path
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
