@@ -530,7 +530,8 @@ def test_processes_sharing_one_cache(sim: SimServer, config: Path) -> None:
         "from pathlib import Path\n"
         "from trustbuild.notary import TrustClient\n"
         "c = TrustClient(docker_config=Path(sys.argv[1]), "
-        "env={'DOCKER_CONTENT_TRUST_SERVER': sys.argv[2]})\n"
+        "env={'DOCKER_CONTENT_TRUST_SERVER': sys.argv[2], "
+        "'XDG_STATE_HOME': sys.argv[1] + '-state'})\n"
         "for r in sys.argv[3:]: print(c.resolve(r).digest)\n")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(config), sim.url,
                                *[ref(r) for r in repos]], stdout=subprocess.PIPE,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trustbuild.docker_args import BuildCommand, UsageError, is_remote_context
@@ -28,6 +27,7 @@ from trustbuild.errors import DockerfileError
 from trustbuild.exitcodes import for_report
 from trustbuild.notary.client import TrustClient
 from trustbuild.plan import CheckReport, ImageVerdict, check_dockerfile
+from trustbuild.records import Record, replace
 from trustbuild.runner import (
     choose_builder,
     docker_binary,
@@ -40,8 +40,7 @@ from trustbuild.runner import (
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Dockerfile:
+class Dockerfile(Record, frozen=True):
     """The Dockerfile a build uses: its text and where it came from (None: stdin)."""
 
     text: str
@@ -160,8 +159,7 @@ def pin(path: str = ".", *, dockerfile: str | None = None,
                  config=config).pinned()
 
 
-@dataclass(frozen=True)
-class BuildResult:
+class BuildResult(Record, frozen=True):
     exit_code: int
     report: CheckReport | None  # None when the command line was refused before checking
 

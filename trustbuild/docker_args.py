@@ -8,9 +8,8 @@ trustbuild interprets ``-f/--file``, ``--build-arg``, ``--target``, ``--platform
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from trustbuild.errors import TrustbuildError
+from trustbuild.records import Record, field
 
 # Long flags that take a value (docker build, BuildKit's extra flags, docker buildx build).
 VALUE_FLAGS = frozenset({
@@ -34,16 +33,14 @@ class UsageError(TrustbuildError):
     """A command line docker would reject, or one trustbuild cannot build safely."""
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(Record, frozen=True):
     name: str  # long name
     value: str | None
     start: int  # index of the first word of this flag in argv
     stop: int  # one past its last word
 
 
-@dataclass
-class BuildCommand:
+class BuildCommand(Record):
     argv: list[str]
     flags: list[Flag] = field(default_factory=list)
     context: str | None = None

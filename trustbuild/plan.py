@@ -7,7 +7,6 @@ all start here, so the CLI and the library take the same path.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from trustbuild.dockerfile import Builder, BuildOptions, ImagePull, analyse
@@ -15,6 +14,7 @@ from trustbuild.dockerfile.pinning import PinnedDockerfile, pin
 from trustbuild.dockerfile.pulls import LiteralBase
 from trustbuild.notary.client import TrustedDigest
 from trustbuild.notary.errors import NoTrustData, Refused, TrustError
+from trustbuild.records import Record, field
 
 TRUSTED = "trusted"
 ALLOWED = "allowed"  # no trust data, but the policy lists the image as an exception
@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 Resolver = Callable[[Iterable[str]], Mapping[str, "TrustedDigest | TrustError"]]
 
 
-@dataclass(frozen=True)
-class ImageVerdict:
+class ImageVerdict(Record, frozen=True):
     pull: ImagePull
     status: str
     trusted: TrustedDigest | None = None
@@ -63,8 +62,7 @@ class ImageVerdict:
         }
 
 
-@dataclass
-class CheckReport:
+class CheckReport(Record):
     dockerfile: str
     text: str
     builder: Builder

@@ -21,12 +21,12 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from trustbuild.errors import TrustbuildError
+from trustbuild.records import Record, field
 from trustbuild.reference import ImageReference
 
 PROJECT_FILE = ".trustbuild.toml"
@@ -40,8 +40,7 @@ class PolicyError(TrustbuildError):
     """A policy file that cannot be used: the message names the file and the key."""
 
 
-@dataclass(frozen=True)
-class Glob:
+class Glob(Record, frozen=True):
     """``*`` matches within one path segment, ``**`` across segments, ``?`` one character."""
 
     text: str
@@ -73,16 +72,14 @@ class Glob:
         return self.regex.match(value) is not None
 
 
-@dataclass(frozen=True)
-class Sourced:
+class Sourced(Record, frozen=True):
     """A setting and the file that set it."""
 
     value: Any
     source: str
 
 
-@dataclass(frozen=True)
-class ServerRule:
+class ServerRule(Record, frozen=True):
     registry: Glob
     url: str | None
     ca: Path | None
@@ -91,8 +88,7 @@ class ServerRule:
     source: str
 
 
-@dataclass(frozen=True)
-class RepositoryRule:
+class RepositoryRule(Record, frozen=True):
     match: Glob
     root_keys: tuple[str, ...]
     root_certs: tuple[Path, ...]
@@ -106,15 +102,13 @@ class RepositoryRule:
         return bool(self.root_keys or self.root_certs or self.root_cas)
 
 
-@dataclass(frozen=True)
-class ExceptionRule:
+class ExceptionRule(Record, frozen=True):
     match: Glob
     reason: str
     source: str
 
 
-@dataclass(frozen=True)
-class ServerChoice:
+class ServerChoice(Record, frozen=True):
     url: str
     ca: Path | None
     client_cert: Path | None
@@ -122,8 +116,7 @@ class ServerChoice:
     source: str
 
 
-@dataclass
-class Policy:
+class Policy(Record):
     files: list[str] = field(default_factory=list)
     tofu: Sourced = field(default_factory=lambda: Sourced(True, "default"))
     mode: Sourced = field(default_factory=lambda: Sourced("enforce", "default"))

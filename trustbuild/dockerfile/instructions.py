@@ -7,10 +7,10 @@ Mirrors BuildKit's ``instructions.Parse`` for ``FROM``, ``ARG``, ``COPY``/``ADD`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from trustbuild.dockerfile.parser import EMPTY, Flag, Node, ParsedDockerfile, Text
 from trustbuild.errors import DockerfileError
+from trustbuild.records import Record, field
 
 KNOWN_INSTRUCTIONS = frozenset({
     "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label",
@@ -29,8 +29,7 @@ _FIELDS = re.compile(r"[\t\v\f\r ]+")
 _NOT_TRIGGERS = {"onbuild", "from", "maintainer"}
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(Record, frozen=True):
     """Where an image reference is written: the raw token and, when it can be rewritten in
     place, its exact span."""
 
@@ -49,14 +48,12 @@ def _source(text: Text, line: int, full_text: str) -> Source:
     return Source(text.value, (start, text.end) if contiguous else None, line, column)
 
 
-@dataclass(frozen=True)
-class ArgDecl:
+class ArgDecl(Record, frozen=True):
     key: str
     value: str | None  # None: declared without a default
 
 
-@dataclass(frozen=True)
-class FromSpec:
+class FromSpec(Record, frozen=True):
     """One ``COPY --from`` or ``RUN --mount …,from=`` value (never variable-expanded)."""
 
     kind: str  # "COPY --from" | "RUN --mount from"
@@ -64,8 +61,7 @@ class FromSpec:
     source: Source
 
 
-@dataclass
-class Stage:
+class Stage(Record):
     index: int
     base: Source  # the FROM base name as written
     name: str | None  # lowercased
@@ -76,8 +72,7 @@ class Stage:
     uses_buildkit_only: list[tuple[int, str]] = field(default_factory=list)
 
 
-@dataclass
-class Instructions:
+class Instructions(Record):
     meta_args: list[tuple[int, list[ArgDecl]]]
     stages: list[Stage]
 

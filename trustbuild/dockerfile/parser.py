@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 
 from trustbuild.dockerfile.shell import Lexer, ShellError
 from trustbuild.errors import DockerfileError
+from trustbuild.records import Record, field
 
 MAX_LINE = 64 * 1024 - 1  # bufio.MaxScanTokenSize - 1
 BOM = "\ufeff"
@@ -27,8 +27,7 @@ _TOKEN_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _GO_SPACE = "\t\n\v\f\r \x85\xa0"
 
 
-@dataclass(frozen=True)
-class Text:
+class Text(Record, frozen=True):
     """A string cut from the logical line, with the original offset of each character."""
 
     value: str
@@ -64,8 +63,7 @@ class Text:
 EMPTY = Text("", ())
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(Record, frozen=True):
     """A leading ``--name[=value]`` word, quotes and escapes removed like BuildKit does."""
 
     name: str
@@ -74,8 +72,7 @@ class Flag:
     value_raw: Text | None  # the part after '=' as written
 
 
-@dataclass(frozen=True)
-class Heredoc:
+class Heredoc(Record, frozen=True):
     name: str
     chomp: bool
     expand: bool
@@ -83,8 +80,7 @@ class Heredoc:
     start_line: int  # first body line (1-based), the terminator is after the body
 
 
-@dataclass
-class Node:
+class Node(Record):
     """One instruction (``sub`` holds the instruction of an ``ONBUILD``)."""
 
     keyword: str  # lowercased
@@ -98,16 +94,14 @@ class Node:
     heredocs: list[Heredoc] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Directive:
+class Directive(Record, frozen=True):
     name: str
     value: str
     line: int
     value_span: tuple[int, int]
 
 
-@dataclass
-class ParsedDockerfile:
+class ParsedDockerfile(Record):
     text: str
     nodes: list[Node]
     escape: str
@@ -115,8 +109,7 @@ class ParsedDockerfile:
     warnings: list[str]
 
 
-@dataclass(frozen=True)
-class _Line:
+class _Line(Record, frozen=True):
     number: int  # 1-based
     start: int  # offset of the first character
     raw: str  # without the '\n'

@@ -9,15 +9,14 @@ args are known when the build runs.  References that already carry a digest keep
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from trustbuild.dockerfile.pulls import ImagePull, LiteralBase
 from trustbuild.errors import PinError
+from trustbuild.records import Record
 from trustbuild.reference import parse_normalized, validate_digest
 
 
-@dataclass(frozen=True)
-class Replacement:
+class Replacement(Record, frozen=True):
     start: int
     end: int
     old: str
@@ -25,8 +24,7 @@ class Replacement:
     line: int
 
 
-@dataclass(frozen=True)
-class PinnedDockerfile:
+class PinnedDockerfile(Record, frozen=True):
     text: str
     replacements: tuple[Replacement, ...]
     # Build args the build must be given for the pins to hold (``BUILDKIT_SYNTAX``).

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import platform as _host
-from dataclasses import dataclass
 
 from trustbuild.errors import DockerfileError
+from trustbuild.records import Record
 
 _KNOWN_OS = frozenset({"linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris",
                        "illumos", "aix", "android", "ios", "plan9", "dragonfly", "js", "wasip1"})
@@ -17,8 +17,7 @@ _ARCH_ALIASES = {
 }
 
 
-@dataclass(frozen=True)
-class Platform:
+class Platform(Record, frozen=True):
     os: str
     arch: str
     variant: str = ""

@@ -12,13 +12,13 @@ import enum
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from trustbuild.dockerfile import instructions as ins
 from trustbuild.dockerfile.parser import ParsedDockerfile, parse
 from trustbuild.dockerfile.platforms import Platform, builtin_args, host_platform, parse_platform
 from trustbuild.dockerfile.shell import Lexer, ShellError
 from trustbuild.errors import DockerfileError, InvalidReferenceError
+from trustbuild.records import Record, field
 from trustbuild.reference import ImageReference, parse_normalized
 
 
@@ -27,8 +27,7 @@ class Builder(enum.Enum):
     CLASSIC = "classic"
 
 
-@dataclass(frozen=True)
-class BuildOptions:
+class BuildOptions(Record, frozen=True):
     """The parts of a ``docker build`` command line that decide what is pulled."""
 
     build_args: Mapping[str, str] = field(default_factory=dict)
@@ -41,8 +40,7 @@ class BuildOptions:
     onbuild_triggers: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ImagePull:
+class ImagePull(Record, frozen=True):
     """One place where the build resolves an external image."""
 
     reference: ImageReference  # normalized; ``latest`` added when neither tag nor digest
@@ -66,8 +64,7 @@ class ImagePull:
         }
 
 
-@dataclass(frozen=True)
-class LiteralBase:
+class LiteralBase(Record, frozen=True):
     """A FROM whose base name came from build args and names a stage (or scratch): the pinned
     Dockerfile writes the name literally, so no builder can read it another way."""
 
@@ -77,8 +74,7 @@ class LiteralBase:
     line: int
 
 
-@dataclass
-class Analysis:
+class Analysis(Record):
     parsed: ParsedDockerfile
     pulls: list[ImagePull]
     warnings: list[str]
@@ -174,8 +170,7 @@ def _image(text: str, line: int, what: str) -> ImageReference:
         raise DockerfileError(f"failed to parse {what} {text!r}: {exc}", line) from None
 
 
-@dataclass
-class _StageState:
+class _StageState(Record):
     stage: ins.Stage
     base_text: str  # expanded
     base_stage: int | None  # index of the stage it builds on

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from trustbuild.records import Record, field
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 
@@ -17,8 +18,7 @@ class ShellError(Exception):
     """A word BuildKit's lexer rejects; the message is BuildKit's."""
 
 
-@dataclass
-class Lexer:
+class Lexer(Record):
     escape: str = "\\"
     raw_quotes: bool = False
     raw_escapes: bool = False
@@ -31,8 +31,7 @@ class Lexer:
         return _Word(self, word, env).run()[1]
 
 
-@dataclass
-class _Words:
+class _Words(Record):
     word: str = ""
     words: list[str] = field(default_factory=list)
     in_word: bool = False

@@ -11,7 +11,6 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,9 +19,11 @@ from trustbuild.errors import InvalidReferenceError
 from trustbuild.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
 from trustbuild.notary.credentials import registry_credentials
 from trustbuild.notary.errors import NoTrustData, PolicyRefusal, TrustError
+from trustbuild.notary.facts import FactsFile, user_secret
 from trustbuild.notary.repository import SignedTarget, TrustedRepository
 from trustbuild.notary.roots import RootPin
 from trustbuild.notary.transport import Transport, TransportConfig
+from trustbuild.records import Record, field
 from trustbuild.reference import ImageReference, parse_normalized
 
 if TYPE_CHECKING:
@@ -56,8 +57,7 @@ def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = No
     return f"https://{ref.domain}"
 
 
-@dataclass(frozen=True)
-class TrustedDigest:
+class TrustedDigest(Record, frozen=True):
     """A reference resolved through trust data."""
 
     reference: ImageReference  # as asked, normalized
@@ -77,8 +77,7 @@ class TrustedDigest:
                               self.digest)
 
 
-@dataclass
-class TrustClient:
+class TrustClient(Record):
     """Resolve references through Docker Content Trust.
 
     ``offline``: use only cached metadata, and only while none of it has expired.
@@ -184,8 +183,12 @@ class TrustClient:
                                  server=urllib.parse.urlsplit(server).netloc,
                                  offline=self.offline, pin=self.pin_for(gun),
                                  allow_tofu=self.allow_tofu, grace=self.grace)
+        known = FactsFile(cache.repo_dir, None if self.offline else user_secret(self.env))
         with cache.locked():
+            known.load()
             repo.update()
+            keys, signatures = repo.keys_and_signatures()
+            known.save(((k.keytype, k.public_b64) for k in keys), signatures)
         return repo
 
     def resolve(self, reference: str | ImageReference) -> TrustedDigest:

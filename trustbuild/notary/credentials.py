@@ -15,18 +15,17 @@ import binascii
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from trustbuild.notary.errors import AuthenticationError
+from trustbuild.records import Record
 
 HUB_KEY = "https://index.docker.io/v1/"
 HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 HELPER_TIMEOUT = 30
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(Record, frozen=True):
     username: str = ""
     password: str = ""
     identity_token: str = ""

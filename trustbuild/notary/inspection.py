@@ -8,16 +8,15 @@ administrative (root and targets) keys.  ``accepted`` marks the digest trustbuil
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 
 from trustbuild.notary.errors import TrustError
 from trustbuild.notary.repository import ACCEPTED_ROLES, TrustedRepository
+from trustbuild.records import Record, field
 
 ADMIN = "Repo Admin"
 
 
-@dataclass(frozen=True)
-class TagSignature:
+class TagSignature(Record, frozen=True):
     tag: str
     digest: str
     size: int
@@ -28,8 +27,7 @@ class TagSignature:
         return ADMIN if self.role in ACCEPTED_ROLES else self.role.removeprefix("targets/")
 
 
-@dataclass
-class RepositoryReport:
+class RepositoryReport(Record):
     name: str
     server: str
     signatures: list[TagSignature] = field(default_factory=list)

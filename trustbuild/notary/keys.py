@@ -1,9 +1,8 @@
-"""Notary public keys, key IDs and signature checks, on ``cryptography``.
+"""Notary public keys, key IDs and signature checks.
 
-Key types: ``ed25519`` (raw 32 bytes), ``ecdsa`` and ``rsa`` (DER SubjectPublicKeyInfo),
-``ecdsa-x509`` and ``rsa-x509`` (a PEM certificate chain, leaf first).  Signature methods:
-``ecdsa`` (raw r‖s, DER accepted too), ``rsapss`` (SHA-256, MGF1-SHA-256, salt 32),
-``rsapkcs1v15`` and ``eddsa``.  Every method hashes with SHA-256 except Ed25519.
+A key is read (``cryptography``, in ``crypto``) the first time it is seen, and each signature is
+checked once; both results are kept as ``facts``, so metadata that has not changed since an
+earlier run is verified without loading ``cryptography`` at all.
 """
 
 from __future__ import annotations
@@ -11,27 +10,30 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import threading
-from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
-
-from trustbuild.notary import canonical
+from trustbuild.notary import canonical, facts
 from trustbuild.notary.errors import MetadataError
+from trustbuild.notary.facts import CertificateFacts, KeyFacts
+from trustbuild.records import Record, field
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 KEY_TYPES = ("ed25519", "ecdsa", "rsa", "ecdsa-x509", "rsa-x509")
-MIN_RSA_BITS = 2048
-PSS_SALT_LENGTH = 32
 
-MAX_VERIFIED = 4096
-_VERIFIED: dict[tuple[str, str, str, bytes, bytes], bool] = {}
-_VERIFIED_LOCK = threading.Lock()
 
-PublicKeyObject = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+class SignedDocument(Protocol):
+    """A metadata file as a signature covers it."""
+
+    @property
+    def sha256(self) -> bytes:
+        """Of the whole file."""
+
+    @property
+    def signed_bytes(self) -> bytes:
+        """The canonical bytes signatures cover."""
 
 
 def key_id(keytype: str, public_b64: str) -> str:
@@ -40,14 +42,12 @@ def key_id(keytype: str, public_b64: str) -> str:
     return hashlib.sha256(canonical.encode(body)).hexdigest()
 
 
-@dataclass(frozen=True)
-class PublicKey:
+class PublicKey(Record, frozen=True):
     keytype: str
     public_b64: str
-    key: PublicKeyObject = field(repr=False, compare=False)
-    certificates: tuple[x509.Certificate, ...] = field(default=(), repr=False, compare=False)
+    facts: KeyFacts = field(repr=False, compare=False)
 
-    @property
+    @cached_property
     def keyid(self) -> str:
         return key_id(self.keytype, self.public_b64)
 
@@ -56,38 +56,48 @@ class PublicKey:
         return self.keytype.endswith("-x509")
 
     @property
-    def spki(self) -> bytes:
-        """The underlying public key, to count two certificates over one key once."""
-        return self.key.public_bytes(serialization.Encoding.DER,
-                                     serialization.PublicFormat.SubjectPublicKeyInfo)
+    def certificate(self) -> CertificateFacts | None:
+        return self.facts.certificate
 
     @property
+    def spki(self) -> str:
+        """The underlying public key, to count two certificates over one key once."""
+        return self.facts.spki_b64
+
+    @cached_property
     def canonical_id(self) -> str:
         """The ID docker and the notary CLI print: a certificate's key as a plain key."""
         if not self.is_certificate:
             return self.keyid
         plain = "ecdsa" if self.keytype == "ecdsa-x509" else "rsa"
-        return key_id(plain, base64.b64encode(self.spki).decode())
+        return key_id(plain, self.facts.spki_b64)
 
-    def verify(self, method: str, signature: bytes, message: bytes) -> bool:
-        """True when *signature* by this key over *message* checks out with *method*.
+    @property
+    def certificates(self) -> tuple[x509.Certificate, ...]:
+        """The certificate chain, leaf first (empty for a plain key)."""
+        if not self.is_certificate:
+            return ()
+        from trustbuild.notary import crypto
 
-        Each (key, method, message, signature) is checked once per process: the same
-        metadata is re-read from the cache by every client and every update."""
+        return crypto.certificates(self.keytype, self.public_b64)
+
+    def signature_fact(self, method: str, signature: bytes, document: SignedDocument) -> str:
+        return facts.signature_fact(self.keytype, self.public_b64, method.lower(),
+                                    document.sha256, signature)
+
+    def verify(self, method: str, signature: bytes, document: SignedDocument) -> bool:
+        """True when *signature* by this key over *document* checks out with *method*."""
         method = method.lower()
-        memo_key = (self.keytype, self.public_b64, method,
-                    hashlib.sha256(message).digest(), signature)
-        known = _VERIFIED.get(memo_key)
-        if known is None:
-            try:
-                known = _VERIFIERS.get(method, _unsupported)(self.key, signature, message)
-            except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-                known = False
-            with _VERIFIED_LOCK:
-                if len(_VERIFIED) >= MAX_VERIFIED:
-                    _VERIFIED.pop(next(iter(_VERIFIED)))
-                _VERIFIED[memo_key] = known
-        return known
+        fact = self.signature_fact(method, signature, document)
+        if facts.signature_known(fact):
+            return True
+        from trustbuild.notary import crypto
+
+        if not crypto.verify(self.keytype, self.public_b64, method, signature,
+                             document.signed_bytes):
+            return False
+        facts.remember_signature(fact)
+        return True
 
 
 def parse_key(obj: Any) -> PublicKey:
@@ -98,77 +108,19 @@ def parse_key(obj: Any) -> PublicKey:
         raise MetadataError(f"unsupported key type {keytype!r}")
     if not isinstance(public, str):
         raise MetadataError("a key's keyval.public must be a base64 string")
-    try:
-        data = base64.b64decode(public, validate=True)
-    except binascii.Error:
-        raise MetadataError(f"{keytype} key is not valid base64") from None
-    try:
-        return _decode(keytype, public, data)
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise MetadataError(f"cannot read {keytype} key: {exc}") from None
+    return PublicKey(keytype, public, key_facts(keytype, public))
 
 
-def _decode(keytype: str, public: str, data: bytes) -> PublicKey:
-    if keytype == "ed25519":
-        return PublicKey(keytype, public, ed25519.Ed25519PublicKey.from_public_bytes(data))
-    if keytype in ("ecdsa", "rsa"):
-        key = serialization.load_der_public_key(data)
-        return PublicKey(keytype, public, _checked(keytype, key))
-    certs = tuple(x509.load_pem_x509_certificates(data))
-    if not certs:
-        raise MetadataError(f"{keytype} key holds no certificate")
-    key = certs[0].public_key()
-    return PublicKey(keytype, public, _checked(keytype.removesuffix("-x509"), key), certs)
+def key_facts(keytype: str, public_b64: str) -> KeyFacts:
+    fingerprint = facts.key_fingerprint(keytype, public_b64)
+    known = facts.known_key(fingerprint)
+    if known is None:
+        try:
+            base64.b64decode(public_b64, validate=True)
+        except binascii.Error:
+            raise MetadataError(f"{keytype} key is not valid base64") from None
+        from trustbuild.notary import crypto
 
-
-def _checked(kind: str, key: object) -> PublicKeyObject:
-    if kind == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
-        return key
-    if kind == "rsa" and isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < MIN_RSA_BITS:
-            raise MetadataError(f"RSA key of {key.key_size} bits (at least {MIN_RSA_BITS})")
-        return key
-    raise MetadataError(f"key type {kind} does not match the key inside")
-
-
-def _ecdsa(key: PublicKeyObject, sig: bytes, message: bytes) -> bool:
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        return False
-    size = (key.curve.key_size + 7) // 8
-    if len(sig) == 2 * size:
-        r = int.from_bytes(sig[:size], "big")
-        s = int.from_bytes(sig[size:], "big")
-        der = utils.encode_dss_signature(r, s)
-    else:
-        der = sig  # newer notary signers may write ASN.1 DER
-    key.verify(der, message, ec.ECDSA(hashes.SHA256()))
-    return True
-
-
-def _rsapss(key: PublicKeyObject, sig: bytes, message: bytes) -> bool:
-    if not isinstance(key, rsa.RSAPublicKey):
-        return False
-    key.verify(sig, message, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
-                                         salt_length=PSS_SALT_LENGTH), hashes.SHA256())
-    return True
-
-
-def _rsapkcs1(key: PublicKeyObject, sig: bytes, message: bytes) -> bool:
-    if not isinstance(key, rsa.RSAPublicKey):
-        return False
-    key.verify(sig, message, padding.PKCS1v15(), hashes.SHA256())
-    return True
-
-
-def _eddsa(key: PublicKeyObject, sig: bytes, message: bytes) -> bool:
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        return False
-    key.verify(sig, message)
-    return True
-
-
-def _unsupported(key: PublicKeyObject, sig: bytes, message: bytes) -> bool:
-    return False
-
-
-_VERIFIERS = {"ecdsa": _ecdsa, "rsapss": _rsapss, "rsapkcs1v15": _rsapkcs1, "eddsa": _eddsa}
+        known = crypto.key_facts(keytype, public_b64)
+        facts.remember_key(fingerprint, known)
+    return known

@@ -13,8 +13,8 @@ import hmac
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from trustbuild.notary import canonical
@@ -26,6 +26,7 @@ from trustbuild.notary.errors import (
     SignatureError,
 )
 from trustbuild.notary.keys import PublicKey, parse_key
+from trustbuild.records import Record, field
 
 ROLE_TYPES = {"root": "Root", "targets": "Targets", "snapshot": "Snapshot",
               "timestamp": "Timestamp"}
@@ -35,19 +36,17 @@ _EXPIRES = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z")
 
 
-@dataclass(frozen=True)
-class Signature:
+class Signature(Record, frozen=True):
     keyid: str
     method: str
     sig: bytes
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """A metadata file: its exact bytes, the canonical bytes signatures cover, the fields."""
+class Envelope(Record, frozen=True):
+    """A metadata file: its exact bytes and their SHA-256, the fields, the signatures."""
 
     raw: bytes
-    signed_bytes: bytes
+    sha256: bytes
     signed: dict[str, Any]
     signatures: tuple[Signature, ...]
 
@@ -55,16 +54,24 @@ class Envelope:
     def parse(cls, raw: bytes, role: str) -> Envelope:
         try:
             doc = canonical.loads(raw)
-            if not isinstance(doc, dict) or not isinstance(doc.get("signed"), dict):
-                raise MetadataError(f"{role}: not a signed metadata document")
-            signed = doc["signed"]
-            sigs = doc.get("signatures")
-            if not isinstance(sigs, list):
-                raise MetadataError(f"{role}: signatures must be a list")
-            return cls(raw, canonical.encode(signed), signed,
-                       tuple(_signature(s, role) for s in sigs))
         except canonical.CanonicalJSONError as exc:
             raise MetadataError(f"{role}: {exc}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("signed"), dict):
+            raise MetadataError(f"{role}: not a signed metadata document")
+        sigs = doc.get("signatures")
+        if not isinstance(sigs, list):
+            raise MetadataError(f"{role}: signatures must be a list")
+        return cls(raw, hashlib.sha256(raw).digest(), doc["signed"],
+                   tuple(_signature(s, role) for s in sigs))
+
+    @cached_property
+    def signed_bytes(self) -> bytes:
+        """The canonical bytes signatures cover; computed only when a signature has to be
+        checked (see ``facts``)."""
+        try:
+            return canonical.encode(self.signed)
+        except canonical.CanonicalJSONError as exc:
+            raise MetadataError(f"{self.signed.get('_type', 'metadata')}: {exc}") from None
 
 
 def _signature(obj: Any, role: str) -> Signature:
@@ -97,8 +104,7 @@ def parse_expires(value: Any, role: str) -> datetime:
     return stamp
 
 
-@dataclass(frozen=True)
-class FileMeta:
+class FileMeta(Record, frozen=True):
     length: int
     hashes: Mapping[str, bytes]
 
@@ -154,14 +160,12 @@ def _whole(value: Any, what: str, minimum: int = 0) -> int:
     return int(value)
 
 
-@dataclass(frozen=True)
-class RoleKeys:
+class RoleKeys(Record, frozen=True):
     keyids: tuple[str, ...]
     threshold: int
 
 
-@dataclass(frozen=True)
-class Delegation:
+class Delegation(Record, frozen=True):
     name: str
     keyids: tuple[str, ...]
     threshold: int
@@ -171,8 +175,7 @@ class Delegation:
         return any(target.startswith(p) for p in self.paths)
 
 
-@dataclass(frozen=True)
-class Signed:
+class Signed(Record, frozen=True):
     """What every role has."""
 
     role: str
@@ -190,25 +193,21 @@ class Signed:
                                 f"{previous.version} seen before")
 
 
-@dataclass(frozen=True)
-class Root(Signed):
+class Root(Signed, frozen=True):
     keys: Mapping[str, PublicKey] = field(default_factory=dict)
     roles: Mapping[str, RoleKeys] = field(default_factory=dict)
     consistent_snapshot: bool = False
 
 
-@dataclass(frozen=True)
-class Timestamp(Signed):
+class Timestamp(Signed, frozen=True):
     snapshot: FileMeta | None = None
 
 
-@dataclass(frozen=True)
-class Snapshot(Signed):
+class Snapshot(Signed, frozen=True):
     meta: Mapping[str, FileMeta] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Targets(Signed):
+class Targets(Signed, frozen=True):
     targets: Mapping[str, FileMeta] = field(default_factory=dict)
     delegation_keys: Mapping[str, PublicKey] = field(default_factory=dict)
     delegations: tuple[Delegation, ...] = ()
@@ -337,7 +336,7 @@ def verify_signatures(signed: Signed, keys: Mapping[str, PublicKey], role: RoleK
     env = signed.envelope
     if not env.signatures:
         raise SignatureError(f"{signed.role} has no signatures")
-    valid: set[bytes] = set()
+    valid: set[str] = set()
     for sig in env.signatures:
         if sig.keyid not in role.keyids:
             continue
@@ -347,7 +346,7 @@ def verify_signatures(signed: Signed, keys: Mapping[str, PublicKey], role: RoleK
         if key.keyid != sig.keyid:
             raise SignatureError(f"{signed.role}: key ID {sig.keyid} is not valid for its key "
                                  "content")
-        if key.verify(sig.method, sig.sig, env.signed_bytes):
+        if key.verify(sig.method, sig.sig, env):
             valid.add(key.spki)
     if len(valid) < role.threshold:
         raise SignatureError(f"valid signatures did not meet threshold for {signed.role} "

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
+from trustbuild.notary import facts
 from trustbuild.notary.errors import (
     MetadataError,
     NotFoundError,
@@ -46,6 +46,7 @@ from trustbuild.notary.metadata import (
     verify_signatures,
 )
 from trustbuild.notary.roots import RootPin, check_root
+from trustbuild.records import Record
 
 MAX_ROOT_SIZE = 1024 * 1024
 MAX_TIMESTAMP_SIZE = 1024 * 1024
@@ -69,8 +70,7 @@ class Cache(Protocol):
     def store(self, role: str, data: bytes) -> None: ...
 
 
-@dataclass(frozen=True)
-class SignedTarget:
+class SignedTarget(Record, frozen=True):
     tag: str
     digest: str  # sha256:<hex>
     size: int
@@ -209,18 +209,21 @@ class TrustedRepository:
             self.role(RELEASES)  # loaded now, so lookups need no I/O
 
     def _timestamp(self, root: Root) -> Timestamp:
+        cached = self._cache.load("timestamp")
         if self._offline:
-            raw = self._cache.load("timestamp")
-            if raw is None:
+            if cached is None:
                 raise OfflineError("offline mode: no cached timestamp for this repository")
+            raw = cached
         else:
             raw = self._fetcher.fetch("timestamp.json", MAX_TIMESTAMP_SIZE)
         timestamp = parse_timestamp(raw)
         verify_signatures(timestamp, root.keys, root.roles["timestamp"])
-        timestamp.check_not_older(self._cached_verified("timestamp", parse_timestamp,
-                                                        root.keys, root.roles["timestamp"]))
+        if cached is not None and cached != raw:
+            timestamp.check_not_older(self._quietly(lambda: _verified(
+                parse_timestamp(cached),
+                lambda s: verify_signatures(s, root.keys, root.roles["timestamp"]))))
         self._check_expiry(timestamp)
-        if not self._offline:
+        if raw != cached:
             self._cache.store("timestamp", raw)
         return timestamp
 
@@ -249,14 +252,6 @@ class TrustedRepository:
         if not from_cache:
             self._cache.store(role, raw)
         return signed
-
-    def _cached_verified(self, role: str, parse: Callable[[bytes], S],
-                         keys: Mapping[str, PublicKey], role_keys: RoleKeys) -> S | None:
-        cached = self._cache.load(role)
-        if cached is None:
-            return None
-        return self._quietly(lambda: _verified(
-            parse(cached), lambda s: verify_signatures(s, keys, role_keys)))
 
     def _check_expiry(self, signed: Signed) -> None:
         """Expired is an error, except in offline mode within an explicit grace period, which
@@ -368,9 +363,34 @@ class TrustedRepository:
         for sig in role.envelope.signatures:
             key = keys.get(sig.keyid)
             if key is not None and key.keyid == sig.keyid and \
-                    key.verify(sig.method, sig.sig, role.envelope.signed_bytes):
+                    key.verify(sig.method, sig.sig, role.envelope):
                 found.update((key.keyid, key.canonical_id))
         return found
+
+    def keys_and_signatures(self) -> tuple[list[PublicKey], list[str]]:
+        """The keys of the loaded metadata and the facts of their signatures (see
+        ``facts``), for keeping with the cache."""
+        loaded: list[Signed] = [s for s in (self.root, self.timestamp, self.snapshot,
+                                            self.targets) if s is not None]
+        loaded += [d for d in self._delegations.values() if d is not None]
+        keys: dict[str, PublicKey] = {}
+        for signed in loaded:
+            if isinstance(signed, Root):
+                keys.update(signed.keys)
+            elif isinstance(signed, Targets):
+                keys.update(signed.delegation_keys)
+        signatures = []
+        for signed in loaded:
+            for sig in signed.envelope.signatures:
+                key = keys.get(sig.keyid)
+                if key is None:
+                    continue
+                signatures.append(key.signature_fact(sig.method, sig.sig, signed.envelope))
+                if key.certificate is not None:  # root keys sign as re-encoded (``roots``)
+                    signatures.append(facts.signature_fact(
+                        key.keytype, key.certificate.reencoded_b64, sig.method.lower(),
+                        signed.envelope.sha256, sig.sig))
+        return list(keys.values()), signatures
 
     def expires(self) -> datetime:
         roles: list[Signed | None] = [self.root, self.timestamp, self.snapshot, self.targets,

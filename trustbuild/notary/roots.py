@@ -9,19 +9,13 @@ previous root's root keys and a threshold of its own.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-
 from trustbuild.notary.errors import RootError, SignatureError
-from trustbuild.notary.keys import MIN_RSA_BITS, PublicKey, parse_key
+from trustbuild.notary.keys import PublicKey, parse_key
 from trustbuild.notary.metadata import RoleKeys, Root, verify_signatures
+from trustbuild.records import Record
 
 NOT_BEFORE_SLACK = timedelta(days=1)
 
@@ -30,8 +24,7 @@ NOT_BEFORE_SLACK = timedelta(days=1)
 RootPin = Callable[[Root, Mapping[str, PublicKey]], Mapping[str, PublicKey]]
 
 
-@dataclass(frozen=True)
-class RootLeaves:
+class RootLeaves(Record, frozen=True):
     """The root keys of *root* that pass the certificate checks, by recomputed key ID."""
 
     keys: Mapping[str, PublicKey]
@@ -53,43 +46,27 @@ def valid_leaves(root: Root, gun: str, now: datetime, *, check_expiry: bool = Tr
 
 
 def _leaf_problem(key: PublicKey, gun: str, now: datetime, check_expiry: bool) -> str | None:
-    if not key.is_certificate:
+    cert = key.certificate
+    if cert is None:
         return f"{key.keytype} is not a certificate"
-    leaf, *intermediates = key.certificates
-    if _is_ca(leaf) or any(not _is_ca(c) for c in intermediates):
-        return "the bundle must hold exactly one non-CA certificate, first"
-    names = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    common_name = str(names[0]) if names else ""
-    if not (common_name == gun or (common_name.endswith("*")
-                                   and gun.startswith(common_name[:-1]))):
-        return f"common name {common_name!r} is not the repository {gun!r}"
-    algorithm = leaf.signature_hash_algorithm
-    if isinstance(algorithm, hashes.SHA1):
-        return "certificate signed with SHA-1"
-    public = leaf.public_key()
-    if isinstance(public, rsa.RSAPublicKey) and public.key_size < MIN_RSA_BITS:
-        return f"RSA key of {public.key_size} bits"
-    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
-    if not_before > not_after:
-        return "certificate validity period is empty"
+    if cert.bundle_problem:
+        return cert.bundle_problem
+    name = cert.common_name
+    if not (name == gun or (name.endswith("*") and gun.startswith(name[:-1]))):
+        return f"common name {name!r} is not the repository {gun!r}"
+    if cert.signature_problem:
+        return cert.signature_problem
     if check_expiry:
-        if now > not_after:
-            return f"certificate expired at {not_after:%Y-%m-%d %H:%M:%S} UTC"
-        if not_before > now + NOT_BEFORE_SLACK:
-            return f"certificate not valid before {not_before:%Y-%m-%d %H:%M:%S} UTC"
+        if now > cert.not_after:
+            return f"certificate expired at {cert.not_after:%Y-%m-%d %H:%M:%S} UTC"
+        if cert.not_before > now + NOT_BEFORE_SLACK:
+            return f"certificate not valid before {cert.not_before:%Y-%m-%d %H:%M:%S} UTC"
     return None
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
 def _reencoded(key: PublicKey) -> PublicKey:
-    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in key.certificates)
-    public = base64.b64encode(pem).decode()
+    assert key.certificate is not None
+    public = key.certificate.reencoded_b64
     if public == key.public_b64:
         return key
     return parse_key({"keytype": key.keytype, "keyval": {"private": None, "public": public}})

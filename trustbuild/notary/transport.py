@@ -1,4 +1,4 @@
-"""HTTPS to trust servers: one pooled connection set per host, bounded reads, token auth.
+"""HTTPS to trust servers: kept-alive connections per host, bounded reads, token auth.
 
 * TLS is always verified: the system store plus ``$DOCKER_CONFIG/tls/<host:port>/*.crt``, and
   a client certificate from ``*.cert`` + ``*.key`` there (docker's layout).  Unlike docker,
@@ -7,11 +7,15 @@
 * Only idempotent GETs are sent, and retried only after a connection failure or a 502/503/504.
 * ``WWW-Authenticate: Bearer`` challenges are answered with a token for
   ``repository:<gun>:pull`` from the challenge's realm, using the registry's credentials.
+
+Built on ``http.client``: a check sends one small GET per repository, and urllib3 cost more to
+import (about 25 ms) than all of a warm check's requests take (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import ssl
@@ -19,18 +23,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
 
 from trustbuild import __version__
 from trustbuild.notary.credentials import Credentials
@@ -43,16 +36,19 @@ from trustbuild.notary.errors import (
     ServerError,
     TLSError,
 )
+from trustbuild.records import Record, field
 
 USER_AGENT = f"trustbuild/{__version__}"
 RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_TOKEN_RESPONSE = 64 * 1024
 MAX_ERROR_BODY = 1024
+MAX_IDLE_PER_HOST = 8
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+# What a kept-alive connection the server has closed meanwhile looks like on reuse.
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
-@dataclass(frozen=True)
-class TransportConfig:
+class TransportConfig(Record, frozen=True):
     docker_config: Path
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
@@ -60,14 +56,51 @@ class TransportConfig:
     backoff: float = 0.25
 
 
-@dataclass
-class _Token:
+class _Token(Record):
     value: str
     expires_at: float
 
 
-@dataclass
-class Transport:
+class _Response(Record, frozen=True):
+    status: int
+    body: bytes
+    challenge: str  # WWW-Authenticate
+
+
+class _HostConnections:
+    """Idle kept-alive connections to one server; thread-safe."""
+
+    def __init__(self, host: str, port: int, context: ssl.SSLContext,
+                 config: TransportConfig) -> None:
+        self.host, self.port, self.context, self.config = host, port, context, config
+        self._idle: list[http.client.HTTPSConnection] = []
+        self._lock = threading.Lock()
+
+    def idle(self) -> http.client.HTTPSConnection | None:
+        with self._lock:
+            return self._idle.pop() if self._idle else None
+
+    def connect(self) -> http.client.HTTPSConnection:
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.context,
+                                           timeout=self.config.connect_timeout)
+        try:
+            conn.connect()
+            assert conn.sock is not None
+            conn.sock.settimeout(self.config.read_timeout)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def release(self, conn: http.client.HTTPSConnection) -> None:
+        with self._lock:
+            if len(self._idle) < MAX_IDLE_PER_HOST:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+
+class Transport(Record):
     """Thread-safe: share one per process."""
 
     config: TransportConfig
@@ -76,7 +109,7 @@ class Transport:
     # Per-server TLS files from the policy, by host:port: (CA, client cert, client key).
     tls_files: dict[str, tuple[Path | None, Path | None, Path | None]] = field(
         default_factory=dict)
-    _pools: dict[str, urllib3.HTTPSConnectionPool] = field(default_factory=dict, init=False)
+    _hosts: dict[str, _HostConnections] = field(default_factory=dict, init=False)
     _tokens: dict[tuple[str, str, str], _Token] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -92,40 +125,38 @@ class Transport:
         token = self._cached_token(hostport, scope)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        status, body, challenge = self._request(hostport, path, headers, max_length)
-        if status == 401 and challenge:
-            headers["Authorization"] = self._authorize(hostport, challenge, scope, registry)
-            status, body, challenge = self._request(hostport, path, headers, max_length)
-            if status in (401, 403):
+        resp = self._request(hostport, path, headers, max_length)
+        if resp.status == 401 and resp.challenge:
+            headers["Authorization"] = self._authorize(hostport, resp.challenge, scope,
+                                                       registry)
+            resp = self._request(hostport, path, headers, max_length)
+            if resp.status in (401, 403):
                 raise AuthenticationError(f"authentication refused by {hostport} for {scope}")
-        return self._check_status(status, body, url)
+        return self._check_status(resp, url)
 
-    def _check_status(self, status: int, body: bytes, url: str) -> bytes:
+    def _check_status(self, resp: _Response, url: str) -> bytes:
+        status = resp.status
         if status == 200:
-            return body
+            return resp.body
         if status == 404:
             raise NotFoundError(f"{url}: not found")
         if status in (401, 403):
             raise AuthenticationError(f"{url}: the server refused access ({status})")
-        detail = body[:200].decode(errors="replace").strip()
+        detail = resp.body[:200].decode(errors="replace").strip()
         raise ServerError(f"{url}: the server answered {status}" +
                           (f": {detail}" if detail else ""))
 
     # -- connections --------------------------------------------------------------------------
 
-    def _pool(self, hostport: str) -> urllib3.HTTPSConnectionPool:
+    def _connections(self, hostport: str) -> _HostConnections:
         with self._lock:
-            pool = self._pools.get(hostport)
-            if pool is None:
+            known = self._hosts.get(hostport)
+            if known is None:
                 parts = urllib.parse.urlsplit(f"https://{hostport}")
-                pool = urllib3.HTTPSConnectionPool(
-                    parts.hostname or hostport, parts.port or 443, maxsize=8, block=False,
-                    ssl_context=self._ssl_context(hostport), retries=False,
-                    timeout=urllib3.Timeout(connect=self.config.connect_timeout,
-                                            read=self.config.read_timeout),
-                    headers={"Connection": "keep-alive"})
-                self._pools[hostport] = pool
-            return pool
+                known = self._hosts[hostport] = _HostConnections(
+                    parts.hostname or hostport, parts.port or 443,
+                    self._ssl_context(hostport), self.config)
+            return known
 
     def _ssl_context(self, hostport: str) -> ssl.SSLContext:
         """One context per (host, certificate files) per process: loading the system store
@@ -168,54 +199,82 @@ class Transport:
         return ctx
 
     def _request(self, hostport: str, path: str, headers: dict[str, str],
-                 max_length: int) -> tuple[int, bytes, str]:
+                 max_length: int) -> _Response:
         attempt = 0
         while True:
             try:
-                return self._request_once(hostport, path, headers, max_length)
+                return self._request_once(hostport, "GET", path, headers, None, max_length)
             except _Retryable as retry:
                 if attempt >= self.config.retries:
                     raise retry.error from None
                 attempt += 1
                 time.sleep(self.config.backoff * attempt)
 
-    def _request_once(self, hostport: str, path: str, headers: dict[str, str],
-                      max_length: int) -> tuple[int, bytes, str]:
-        pool = self._pool(hostport)
+    def _request_once(self, hostport: str, method: str, path: str, headers: dict[str, str],
+                      body: bytes | None, max_length: int) -> _Response:
+        hosts = self._connections(hostport)
         url = f"https://{hostport}{path}"
         with self._lock:
             self.requests += 1
+        conn: http.client.HTTPSConnection | None = None
         try:
-            resp = pool.urlopen("GET", path, headers=headers, preload_content=False,
-                                redirect=False, retries=False)
-        except SSLError as exc:
-            raise TLSError(f"TLS failure talking to {hostport}: {_reason(exc)}") from None
-        except (ConnectTimeoutError, ReadTimeoutError):
-            raise RequestTimeout(f"{hostport} did not answer within the timeout") from None
-        except (NewConnectionError, ProtocolError, HTTPError) as exc:
-            raise _Retryable(NetworkError(f"cannot reach {hostport}: {_reason(exc)}")) from None
-        complete = False
-        try:
+            conn, resp = self._exchange(hosts, method, path, headers, body)
             status = resp.status
-            if status in RETRY_STATUSES:
+            if status in RETRY_STATUSES and method == "GET":
                 raise _Retryable(ServerError(f"{url}: the server answered {status}"))
             limit = max_length if status == 200 else MAX_ERROR_BODY
-            length = resp.headers.get("Content-Length")
+            length = resp.getheader("Content-Length")
             if status == 200 and length is not None and length.isdigit() \
                     and int(length) > limit:
                 raise ResponseTooLarge(f"{url}: {length} bytes is more than the {limit} "
                                        "allowed")
-            body = _read_capped(resp, limit, url, strict=status == 200)
-            complete = not resp.length_remaining
-            return status, body, resp.headers.get("WWW-Authenticate", "")
-        except ReadTimeoutError:
-            raise RequestTimeout(f"{hostport} stopped sending within the timeout") from None
-        except (ProtocolError, HTTPError) as exc:
-            raise NetworkError(f"{url}: incomplete response: {_reason(exc)}") from None
+            data = resp.read(limit + 1)
+            if len(data) <= limit and resp.length:
+                # read(n) returns what came before the server closed; it does not complain
+                raise http.client.IncompleteRead(data, resp.length)
+            if len(data) > limit:
+                if status == 200:
+                    raise ResponseTooLarge(f"{url}: more than the {limit} bytes allowed")
+                data = data[:limit]
+            if resp.isclosed() and not resp.will_close:
+                hosts.release(conn)  # read to the end: the connection can serve again
+                conn = None
+            return _Response(status, data, resp.getheader("WWW-Authenticate") or "")
+        except ssl.SSLError as exc:
+            raise TLSError(f"TLS failure talking to {hostport}: {_reason(exc)}") from None
+        except TimeoutError:
+            raise RequestTimeout(f"{hostport} did not answer within the timeout") from None
+        except http.client.IncompleteRead as exc:
+            raise NetworkError(f"{url}: incomplete response: {exc!r}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            error = NetworkError(f"cannot reach {hostport}: {_reason(exc)}")
+            if method != "GET":
+                raise error from None
+            raise _Retryable(error) from None
         finally:
-            if not complete:
-                resp.close()  # never hand a half-read connection back to the pool
-            resp.release_conn()
+            if conn is not None:
+                conn.close()  # never hand a half-read connection back
+
+    @staticmethod
+    def _exchange(hosts: _HostConnections, method: str, path: str, headers: dict[str, str],
+                  body: bytes | None,
+                  ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
+        """Send on an idle connection if there is one (once more on a new one if the server
+        had closed it), else on a new connection."""
+        conn = hosts.idle()
+        if conn is not None:
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                return conn, conn.getresponse()
+            except _STALE:
+                conn.close()
+        conn = hosts.connect()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            return conn, conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
 
     # -- token auth ---------------------------------------------------------------------------
 
@@ -260,31 +319,29 @@ class Transport:
             raw = f"{creds.username}:{creds.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
         path = parts.path + "?" + urllib.parse.urlencode(query)
-        status, body, _ = self._request(parts.netloc, path, headers, MAX_TOKEN_RESPONSE)
-        return self._token_from(status, body, realm)
+        resp = self._request(parts.netloc, path, headers, MAX_TOKEN_RESPONSE)
+        return self._token_from(resp, realm)
 
     def _post_refresh_token(self, parts: urllib.parse.SplitResult, service: str, scope: str,
                             refresh: str) -> _Token:
-        pool = self._pool(parts.netloc)
         form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": refresh,
                                        "client_id": "trustbuild", "service": service,
                                        "scope": scope})
+        headers = {"User-Agent": USER_AGENT,
+                   "Content-Type": "application/x-www-form-urlencoded"}
         try:
-            resp = pool.urlopen("POST", parts.path or "/", body=form, preload_content=False,
-                                headers={"User-Agent": USER_AGENT, "Content-Type":
-                                         "application/x-www-form-urlencoded"},
-                                redirect=False, retries=False)
-        except HTTPError as exc:
-            raise NetworkError(f"cannot reach token service {parts.netloc}: "
-                               f"{_reason(exc)}") from None
-        try:
-            body = _read_capped(resp, MAX_TOKEN_RESPONSE, parts.geturl(), strict=True)
-            return self._token_from(resp.status, body, parts.geturl())
-        finally:
-            resp.release_conn()
+            resp = self._request_once(parts.netloc, "POST", parts.path or "/", headers,
+                                      form.encode(), MAX_TOKEN_RESPONSE)
+        except NetworkError as exc:
+            raise NetworkError(f"cannot reach token service {parts.netloc}: {exc}") from None
+        except ResponseTooLarge:
+            raise AuthenticationError(f"the token service {parts.geturl()} sent too much") \
+                from None
+        return self._token_from(resp, parts.geturl())
 
     @staticmethod
-    def _token_from(status: int, body: bytes, realm: str) -> _Token:
+    def _token_from(resp: _Response, realm: str) -> _Token:
+        status, body = resp.status, resp.body
         if status in (401, 403):
             raise AuthenticationError(f"the token service {realm} refused the credentials")
         if status != 200:
@@ -335,20 +392,6 @@ class _Retryable(Exception):
     def __init__(self, error: NetworkError | ServerError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _read_capped(resp: urllib3.BaseHTTPResponse, limit: int, url: str, *, strict: bool) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in resp.stream(64 * 1024):
-        total += len(chunk)
-        if total > limit:
-            if strict:
-                raise ResponseTooLarge(f"{url}: more than the {limit} bytes allowed")
-            chunks.append(chunk[: limit - (total - len(chunk))])
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _reason(exc: BaseException) -> str:
