@@ -1,3 +1,3 @@
-from trustbuild.cli import main
+from trustbuild.commands import run
 
-main()
+run()

@@ -1,7 +1,8 @@
-"""The ``trustbuild`` command line.
+"""The ``trustbuild`` command line as a click group.
 
-Only click is imported at start-up; each command imports what it needs, so ``--version`` and
-``--help`` stay light.
+``build``, ``check`` and ``pin`` live in ``commands`` (which also dispatches them without
+click); this module adds ``refs``, ``inspect`` and ``policy show``, ``--help`` and
+``--version``.  Each command imports what it needs.
 """
 
 from __future__ import annotations
@@ -10,47 +11,23 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
 from trustbuild import __version__
 
 if TYPE_CHECKING:
-    from trustbuild.api import Dockerfile
-    from trustbuild.docker_args import BuildCommand
     from trustbuild.dockerfile import BuildOptions, ImagePull
-    from trustbuild.notary.client import TrustClient
     from trustbuild.notary.inspection import RepositoryReport
-    from trustbuild.plan import CheckReport
 
+from trustbuild import commands
+from trustbuild.commands import fail
 from trustbuild.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
 from trustbuild.exitcodes import OK as EXIT_OK
 from trustbuild.exitcodes import TRUST_ERROR as EXIT_TRUST_ERROR
 from trustbuild.exitcodes import UNTRUSTED as EXIT_UNTRUSTED
 from trustbuild.exitcodes import USAGE as EXIT_USAGE
-
-BUILD_HELP = """Usage: trustbuild [build] [--docker PATH] [--buildx] [docker build options] PATH
-
-  Build like `docker build`, but only on images whose tags are signed.
-
-  Every image the build pulls (FROM, COPY --from, RUN --mount from=, ONBUILD, # syntax=) is
-  resolved through Docker Content Trust; the build runs on a copy of the Dockerfile pinned to
-  the signed digests.  Any image without acceptable trust data stops everything before docker
-  starts.  All docker build options are passed through.
-
-  trustbuild's own options:
-    --docker PATH   the docker CLI to run (default: $TRUSTBUILD_DOCKER, else docker)
-    --buildx        run `docker buildx build` instead of `docker build`
-    --config FILE   a trust policy file (see docs/policy.md)
-    --offline       use only the local trust cache, only while nothing in it has expired
-"""
-
-
-def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"trustbuild: error: {message}", err=True)
-    sys.exit(code)
 
 
 class _DefaultToBuild(click.Group):
@@ -193,7 +170,7 @@ def inspect(images: tuple[str, ...], fmt: str, offline: bool, config: str | None
     from trustbuild.errors import InvalidReferenceError
     from trustbuild.notary.errors import NoTrustData, TrustError
 
-    client = _client(offline, config, ".")
+    client = commands.trust_client(offline, config, ".")
     reports = []
     code = EXIT_OK
     for image in images:
@@ -218,190 +195,23 @@ def inspect(images: tuple[str, ...], fmt: str, offline: bool, config: str | None
 RAW = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
-def take_options(args: Sequence[str], flags: dict[str, bool]) -> tuple[dict[str, str], list[str]]:
-    """Remove trustbuild's own options (*flags*: name -> takes a value) from a docker command
-    line; the rest is left for docker's parser."""
-    own: dict[str, str] = {}
-    rest: list[str] = []
-    i = 0
-    while i < len(args):
-        word = args[i]
-        if word == "--":
-            rest.extend(args[i:])
-            break
-        name, eq, value = word.partition("=")
-        if name in flags:
-            if flags[name] and not eq:
-                if i + 1 >= len(args):
-                    fail(f"{name} needs a value", EXIT_USAGE)
-                value = args[i + 1]
-                i += 1
-            own[name] = value if flags[name] else "1"
-        else:
-            rest.append(word)
-        i += 1
-    return own, rest
-
-
-def _client(offline: bool, config: str | None = None, context: str | None = None
-            ) -> TrustClient:
-    """A trust client with the effective policy; a bad policy file is a usage error."""
-    from trustbuild.api import trust_client
-    from trustbuild.policy import PolicyError
-
-    try:
-        return trust_client(context, config, offline=offline)
-    except PolicyError as exc:
-        fail(str(exc), EXIT_USAGE)
-
-
-def _checked(args: list[str], own: dict[str, str], *, default_context: bool
-             ) -> tuple[BuildCommand, CheckReport, Dockerfile]:
-    """Parse a docker command line and check it; errors become one line and an exit code."""
-    from trustbuild import api
-    from trustbuild.docker_args import UsageError
-    from trustbuild.docker_args import parse as parse_docker_args
-    from trustbuild.errors import DockerfileError
-    from trustbuild.notary.errors import TrustError
-    from trustbuild.runner import choose_builder, docker_binary
-
-    try:
-        try:
-            cmd = parse_docker_args(args)
-        except UsageError:
-            if not default_context:
-                raise
-            cmd = parse_docker_args([*args, "."])
-        env = dict(os.environ)
-        builder = choose_builder(docker_binary(own.get("--docker"), env), env,
-                                 buildx="--buildx" in own, building=False)
-        client = _client("--offline" in own, own.get("--config"), cmd.context)
-        source, report = api.check_command(cmd, builder, client, env)
-    except UsageError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except DockerfileError as exc:
-        fail(str(exc), EXIT_DOCKERFILE)
-    except TrustError as exc:
-        fail(str(exc), EXIT_TRUST_ERROR)
-    return cmd, report, source
-
-
-OWN_CHECK_FLAGS = {"--docker": True, "--buildx": False, "--offline": False, "--format": True,
-                   "--config": True}
-
-
-@main.command(context_settings=RAW, add_help_option=False)
+@main.command(context_settings=RAW, add_help_option=False, help=commands.CHECK_HELP)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def check(args: tuple[str, ...]) -> None:
-    """The CI gate: verify every image a build would pull; no build.
-
-    Usage: trustbuild check [--format text|json] [--config FILE] [--offline]
-                            [docker build options] [PATH]
-
-    Exit 0 only when every image is trusted; 4 when one has no acceptable trust data; 5 when
-    trust could not be established; 3 for a Dockerfile error; 2 for a usage error.
-    """
-    if "--help" in args or "-h" in args:
-        click.echo(check.help)
-        return
-    own, rest = take_options(args, OWN_CHECK_FLAGS)
-    fmt = own.get("--format", "text")
-    if fmt not in ("text", "json"):
-        fail(f"--format must be text or json, not {fmt!r}", EXIT_USAGE)
-    _, report, _ = _checked(rest, own, default_context=True)
-    from trustbuild.exitcodes import for_report
-
-    if fmt == "json":
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        _print_check(report)
-    sys.exit(for_report(report))
+    commands.check(args)
 
 
-def _print_check(report: CheckReport) -> None:
-    from trustbuild.api import describe
-
-    for verdict in report.verdicts:
-        click.echo(describe(verdict, report.mode).removeprefix("trustbuild: "))
-    trusted = sum(1 for v in report.verdicts if v.trusted)
-    allowed = f", {len(report.allowed)} allowed by policy" if report.allowed else ""
-    warn = "; warn mode: nothing enforced" if report.mode == "warn" else ""
-    click.echo(f"{report.dockerfile}: {trusted} of {len(report.verdicts)} images trusted"
-               f"{allowed} ({report.builder.value} builder{warn})")
-
-
-OWN_PIN_FLAGS = {"--docker": True, "--buildx": False, "--offline": False, "-o": True,
-                 "--output": True, "--config": True}
-
-
-@main.command(context_settings=RAW, add_help_option=False)
+@main.command(context_settings=RAW, add_help_option=False, help=commands.PIN_HELP)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def pin(args: tuple[str, ...]) -> None:
-    """Write the Dockerfile pinned to signed digests.
-
-    Usage: trustbuild pin [-o FILE] [--config FILE] [--offline] [docker build options] [PATH]
-
-    Prints to standard output, or writes FILE (never the input Dockerfile).  Exits like
-    `trustbuild check` when an image is not trusted.
-    """
-    if "--help" in args or "-h" in args:
-        click.echo(pin.help)
-        return
-    own, rest = take_options(args, OWN_PIN_FLAGS)
-    output = own.get("-o") or own.get("--output")
-    _, report, source = _checked(rest, own, default_context=True)
-    from trustbuild.exitcodes import for_report
-
-    if not report.passes:
-        _print_check(report)
-        sys.exit(for_report(report))
-    from trustbuild.errors import PinError
-    from trustbuild.runner import is_same_file
-
-    try:
-        text = report.pinned().text
-    except PinError as exc:
-        fail(str(exc), EXIT_DOCKERFILE)
-    if output is None or output == "-":
-        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
-        return
-    target = Path(output)
-    if source.path is not None and target.exists() and is_same_file(target, source.path):
-        fail(f"refusing to write the pinned Dockerfile over its input {output}", EXIT_USAGE)
-    try:
-        target.write_bytes(text.encode("utf-8", "surrogateescape"))
-    except OSError as exc:
-        fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_USAGE)
-
-
-OWN_BUILD_FLAGS = {"--docker": True, "--buildx": False, "--offline": False,
-                   "--config": True}
+    commands.pin(args)
 
 
 @main.command(context_settings=RAW, add_help_option=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def build(args: tuple[str, ...]) -> None:
     """Build like docker build, only on signed images (see `trustbuild build --help`)."""
-    if args in (("--help",), ("-h",)):
-        click.echo(BUILD_HELP)
-        return
-    from trustbuild import api
-    from trustbuild.docker_args import UsageError
-    from trustbuild.errors import DockerfileError, PinError
-    from trustbuild.notary.errors import TrustError
-    from trustbuild.policy import PolicyError
-
-    own, rest = take_options(args, OWN_BUILD_FLAGS)
-    try:
-        result = api.build(rest, docker=own.get("--docker"), buildx="--buildx" in own,
-                           config=own.get("--config"), offline="--offline" in own)
-    except (UsageError, PolicyError) as exc:
-        fail(str(exc), EXIT_USAGE)
-    except (DockerfileError, PinError) as exc:
-        fail(str(exc), EXIT_DOCKERFILE)
-    except TrustError as exc:
-        fail(str(exc), EXIT_TRUST_ERROR)
-    sys.exit(result.exit_code)
+    commands.build(args)
 
 
 @main.group()

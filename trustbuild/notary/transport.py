@@ -241,7 +241,7 @@ class Transport(Record):
                 conn = None
             return _Response(status, data, resp.getheader("WWW-Authenticate") or "")
         except ssl.SSLError as exc:
-            raise TLSError(f"TLS failure talking to {hostport}: {_reason(exc)}") from None
+            raise TLSError(f"TLS failure talking to {hostport}: {_tls_reason(exc)}") from None
         except TimeoutError:
             raise RequestTimeout(f"{hostport} did not answer within the timeout") from None
         except http.client.IncompleteRead as exc:
@@ -392,6 +392,12 @@ class _Retryable(Exception):
     def __init__(self, error: NetworkError | ServerError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _tls_reason(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    return exc.strerror or str(exc)
 
 
 def _reason(exc: BaseException) -> str:
