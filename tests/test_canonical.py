@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import ssl
 import urllib.request
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.stack.catalog import Catalog
 from tests.stack.services import Stack
 from trustbuild.notary import canonical
-from trustbuild.notary.keys import parse_key
+from trustbuild.notary.keys import key_id, parse_key
 from trustbuild.notary.metadata import Envelope
 
 
@@ -63,3 +66,9 @@ def test_byte_identical_with_real_notary_files(stack: Stack, catalog: Catalog,
     keys = doc["signed"].get("keys") or doc["signed"].get("delegations", {}).get("keys", {})
     for keyid, key in keys.items():
         assert parse_key(key).keyid == keyid
+
+
+@given(st.text(), st.text())
+def test_key_id_written_out_is_the_canonical_encoding(keytype: str, public: str) -> None:
+    body = {"keytype": keytype, "keyval": {"private": None, "public": public}}
+    assert key_id(keytype, public) == hashlib.sha256(canonical.encode(body)).hexdigest()

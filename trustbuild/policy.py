@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -189,6 +188,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: cannot read the policy file: "
                           f"{exc.strerror or exc}") from None
     try:
+        import tomllib  # only when there is a policy file
+
         return tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from None

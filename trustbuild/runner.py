@@ -4,6 +4,9 @@ The pinned Dockerfile goes into a private temp dir under the user's file name (w
 ``<name>.dockerignore``, so the context is the same), docker gets ``--file`` pointing at it,
 its output streams through, SIGINT and SIGTERM are forwarded, its exit status comes back, and
 the temp dir is removed on every path.
+
+``check`` and ``pin`` use only the builder choice here, usually without starting a process, so
+the process and file modules are imported where they are used.
 """
 
 from __future__ import annotations
@@ -12,16 +15,16 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
+from typing import TYPE_CHECKING
 
 from trustbuild.docker_args import UsageError
 from trustbuild.dockerfile import Builder
+
+if TYPE_CHECKING:
+    import subprocess
+    from types import FrameType
 
 FALSE_WORDS = ("0", "f", "false")
 TRUE_WORDS = ("1", "t", "true")
@@ -62,6 +65,8 @@ def choose_builder(docker: str, env: Mapping[str, str], *, buildx: bool,
 
 
 def _client_major(docker: str) -> int | None:
+    import subprocess
+
     try:
         out = subprocess.run([docker, "--version"], capture_output=True, text=True,
                              timeout=30, check=False).stdout
@@ -72,6 +77,8 @@ def _client_major(docker: str) -> int | None:
 
 
 def _has_buildx(docker: str) -> bool:
+    import subprocess
+
     try:
         return subprocess.run([docker, "buildx", "version"], capture_output=True, timeout=30,
                               check=False).returncode == 0
@@ -93,6 +100,9 @@ def docker_env(env: Mapping[str, str], builder: Builder, *, buildx: bool) -> dic
 def pinned_copy(text: str, name: str, original: Path | None) -> Iterator[Path]:
     """A private temp dir holding *text* as *name* (and the Dockerfile-specific
     ``.dockerignore`` of *original*), removed afterwards whatever happens."""
+    import shutil
+    import tempfile
+
     try:
         workdir = Path(tempfile.mkdtemp(prefix="trustbuild-"))
     except OSError as exc:
@@ -116,6 +126,9 @@ def pinned_copy(text: str, name: str, original: Path | None) -> Iterator[Path]:
 
 def run_docker(argv: Sequence[str], env: Mapping[str, str], *, stdin_consumed: bool) -> int:
     """Run docker with output streaming through; forward SIGINT/SIGTERM; its exit status."""
+    import signal
+    import subprocess
+
     try:
         child = subprocess.Popen(list(argv), env=dict(env),
                                  stdin=subprocess.DEVNULL if stdin_consumed else None)
@@ -164,6 +177,8 @@ def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[st
 
 
 def _docker_output(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    import subprocess
+
     try:
         return subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=600,
                               check=False)

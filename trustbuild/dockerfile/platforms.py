@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform as _host
+import os
 
 from trustbuild.errors import DockerfileError
 from trustbuild.records import Record
@@ -27,7 +27,8 @@ class Platform(Record, frozen=True):
 
 
 def host_platform() -> Platform:
-    arch, variant = _ARCH_ALIASES.get(_host.machine().lower(), (_host.machine().lower(), ""))
+    machine = os.uname().machine.lower()  # platform.machine(), without importing platform
+    arch, variant = _ARCH_ALIASES.get(machine, (machine, ""))
     return Platform("linux", arch, variant)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +44,8 @@ class MetadataCache:
         path = self._path(role)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # a warm run writes nothing
+
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as out:

@@ -25,12 +25,12 @@ class CanonicalJSONError(TrustbuildError):
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        folded = key.casefold()
-        if folded in seen:
-            raise CanonicalJSONError(f"duplicate key {key!r} (keys must differ beyond case)")
-        seen.add(folded)
+    if len({key.casefold() for key, _ in pairs}) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key.casefold() in seen:
+                raise CanonicalJSONError(f"duplicate key {key!r} (keys must differ beyond case)")
+            seen.add(key.casefold())
     return dict(pairs)
 
 
@@ -63,7 +63,7 @@ def _encode(value: Any, out: list[bytes]) -> None:
     elif isinstance(value, int | float):
         out.append(_number(value))
     elif isinstance(value, str):
-        out.append(_string(value))
+        out.append(string(value))
     elif isinstance(value, list):
         out.append(b"[")
         for i, item in enumerate(value):
@@ -77,7 +77,7 @@ def _encode(value: Any, out: list[bytes]) -> None:
         for i, (key, item) in enumerate(items):
             if i:
                 out.append(b",")
-            out.append(_string(key))
+            out.append(string(key))
             out.append(b":")
             _encode(item, out)
         out.append(b"}")
@@ -98,5 +98,6 @@ def _utf8(text: str) -> bytes:
     return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
-def _string(text: str) -> bytes:
+def string(text: str) -> bytes:
+    """A JSON string as the canonical encoding writes it."""
     return b'"' + _utf8(text).replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'

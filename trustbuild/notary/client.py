@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from trustbuild.errors import InvalidReferenceError
 from trustbuild.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
@@ -261,12 +261,44 @@ class TrustClient(Record):
             except TrustError as exc:
                 return exc
 
-        if len(refs) <= 1:
-            return {r: one(r) for r in refs}
-        from concurrent.futures import ThreadPoolExecutor
+        return dict(zip(refs, _concurrently(one, refs, max_workers), strict=True))
 
-        with ThreadPoolExecutor(max_workers=min(max_workers, len(refs))) as pool:
-            return dict(zip(refs, pool.map(one, refs), strict=True))
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def _concurrently(func: Callable[[T], U], items: Sequence[T], workers: int) -> list[U]:
+    """*func* over *items* on up to *workers* threads, results in order; the first exception
+    *func* raises is raised here.  (``concurrent.futures`` costs about 6 ms of imports, a
+    tenth of a warm check.)"""
+    if len(items) <= 1:
+        return [func(item) for item in items]
+    slots: dict[int, U] = {}
+    errors: list[BaseException] = []
+    jobs = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while not errors:
+            with lock:
+                index = next(jobs, None)
+            if index is None:
+                return
+            try:
+                slots[index] = func(items[index])
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, daemon=True)
+               for _ in range(min(workers, len(items)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return [slots[i] for i in range(len(items))]
 
 
 def _require_signers(repo: TrustedRepository, target: SignedTarget,

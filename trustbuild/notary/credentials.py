@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 from trustbuild.notary.errors import AuthenticationError
@@ -81,6 +79,9 @@ def _from_entry(entry: dict[str, object], config_file: Path) -> Credentials | No
 
 
 def _from_helper(helper: str, key: str) -> Credentials | None:
+    import shutil
+    import subprocess
+
     program = shutil.which(f"docker-credential-{helper}")
     if program is None:
         raise AuthenticationError(f"credential helper docker-credential-{helper} not found")

@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -148,6 +147,8 @@ class FactsFile:
             return
         mac = hmac.new(self._secret, body, hashlib.sha256).hexdigest().encode()
         with contextlib.suppress(OSError):  # facts only save time; losing them is harmless
+            import tempfile  # a warm run writes nothing
+
             fd, tmp = tempfile.mkstemp(prefix=f"{FILE_NAME}.", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "wb") as out:

@@ -38,8 +38,10 @@ class SignedDocument(Protocol):
 
 def key_id(keytype: str, public_b64: str) -> str:
     """Notary's ``TUFKey.ID``: SHA-256 of the canonical key with ``private`` null."""
-    body = {"keytype": keytype, "keyval": {"private": None, "public": public_b64}}
-    return hashlib.sha256(canonical.encode(body)).hexdigest()
+    # canonical.encode({"keytype": …, "keyval": {"private": None, "public": …}}), written out
+    body = (b'{"keytype":' + canonical.string(keytype) + b',"keyval":{"private":null,"public":'
+            + canonical.string(public_b64) + b"}}")
+    return hashlib.sha256(body).hexdigest()
 
 
 class PublicKey(Record, frozen=True):
