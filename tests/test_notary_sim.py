@@ -514,6 +514,30 @@ def test_many_references_concurrently_each_repository_once(sim: SimServer,
         assert sim.requests_for(r.gun).count("root.json") == 1
 
 
+@pytest.mark.parametrize(("delay", "threshold", "workers"), [(0.0, 5.0, 1), (0.05, 0.002, 8)])
+def test_fan_out_only_when_requests_wait(sim: SimServer, client: Client,
+                                         monkeypatch: pytest.MonkeyPatch, delay: float,
+                                         threshold: float, workers: int) -> None:
+    """A server that answers faster than the threshold is asked on one connection; a slow
+    one concurrently.  (The simulator is not fast enough for the real threshold.)"""
+    import trustbuild.notary.client as client_module
+
+    repos = [repo(sim, f"fan{i}") for i in range(4)]
+    sim.faults["timestamp.json"] = Fault(delay=delay)
+    monkeypatch.setattr(client_module, "FAN_OUT_WAIT", threshold)
+    used: list[int] = []
+    real = client_module._concurrently
+
+    def spy(func: Any, items: Any, max_workers: int) -> Any:
+        used.append(max_workers)
+        return real(func, items, max_workers)
+
+    monkeypatch.setattr(client_module, "_concurrently", spy)
+    results = client().resolve_many([ref(r) for r in repos])
+    assert [type(v).__name__ for v in results.values()] == ["TrustedDigest"] * 4
+    assert used == [workers]
+
+
 def test_malformed_metadata(sim: SimServer, client: Client) -> None:
     r = repo(sim)
     sim.faults["root.json"] = Fault(body=b'{"signed": [], "signatures": []}')

@@ -106,6 +106,7 @@ class Transport(Record):
     config: TransportConfig
     credentials: Callable[[str], Credentials | None] = field(default=lambda registry: None)
     requests: int = 0  # counted for the benchmarks
+    waited: float = 0.0  # seconds between sending requests and their answers, all together
     # Per-server TLS files from the policy, by host:port: (CA, client cert, client key).
     tls_files: dict[str, tuple[Path | None, Path | None, Path | None]] = field(
         default_factory=dict)
@@ -133,6 +134,11 @@ class Transport(Record):
             if resp.status in (401, 403):
                 raise AuthenticationError(f"authentication refused by {hostport} for {scope}")
         return self._check_status(resp, url)
+
+    def mean_wait(self) -> float | None:
+        """Mean seconds a request waited for its answer (server time and round trip)."""
+        with self._lock:
+            return self.waited / self.requests if self.requests else None
 
     def _check_status(self, resp: _Response, url: str) -> bytes:
         status = resp.status
@@ -255,8 +261,7 @@ class Transport(Record):
             if conn is not None:
                 conn.close()  # never hand a half-read connection back
 
-    @staticmethod
-    def _exchange(hosts: _HostConnections, method: str, path: str, headers: dict[str, str],
+    def _exchange(self, hosts: _HostConnections, method: str, path: str, headers: dict[str, str],
                   body: bytes | None,
                   ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
         """Send on an idle connection if there is one (once more on a new one if the server
@@ -264,17 +269,24 @@ class Transport(Record):
         conn = hosts.idle()
         if conn is not None:
             try:
-                conn.request(method, path, body=body, headers=headers)
-                return conn, conn.getresponse()
+                return conn, self._send(conn, method, path, headers, body)
             except _STALE:
                 conn.close()
         conn = hosts.connect()
         try:
-            conn.request(method, path, body=body, headers=headers)
-            return conn, conn.getresponse()
+            return conn, self._send(conn, method, path, headers, body)
         except BaseException:
             conn.close()
             raise
+
+    def _send(self, conn: http.client.HTTPSConnection, method: str, path: str,
+              headers: dict[str, str], body: bytes | None) -> http.client.HTTPResponse:
+        conn.request(method, path, body=body, headers=headers)
+        sent = time.monotonic()
+        resp = conn.getresponse()
+        with self._lock:
+            self.waited += time.monotonic() - sent
+        return resp
 
     # -- token auth ---------------------------------------------------------------------------
 
