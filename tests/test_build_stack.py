@@ -321,3 +321,32 @@ def test_onbuild_triggers_of_a_registry_base_image(tb: TB, stack: Stack, publish
     result = tb("-t", "tbtest/onbuild-ok", str(good), builder="0")
     assert result.code == 0, result.err
     assert run_image(stack, publisher, "tbtest/onbuild-ok", "cat", "/t") == "triggered"
+
+
+def test_onbuild_triggers_come_from_the_engine_socket(tb: TB, publisher: Publisher,
+                                                      images: Images, tmp_path: Path,
+                                                      recorder: tuple[str, Path]) -> None:
+    """With a local engine, the triggers are read on its socket: the docker shim (which
+    would answer 'no triggers') is never asked, and the pulling trigger is still refused."""
+    pulling = publisher.build_and_sign(
+        "tb/onbuild-sock", "1",
+        f"FROM {images.legacy.ref}\nONBUILD COPY --from={images.unsigned.ref} / /u\n")
+    shim, log = recorder
+    refused = tb("-t", "x", str(context(tmp_path, f"FROM {pulling.ref}\n")), builder="0",
+                 docker=shim)
+    assert refused.code == 3, refused.err
+    assert images.unsigned.ref in refused.err
+    assert not log.exists(), "the docker CLI was asked"
+
+
+def test_onbuild_triggers_of_an_image_the_engine_lacks(tb: TB, publisher: Publisher,
+                                                       images: Images, tmp_path: Path) -> None:
+    """Not in the engine yet: the CLI pulls it by its signed digest, then it is read."""
+    pulling = publisher.build_and_sign(
+        "tb/onbuild-gone", "1",
+        f"FROM {images.legacy.ref}\nONBUILD COPY --from={images.unsigned.ref} / /u\n")
+    publisher.docker("image", "rm", "-f", pulling.ref, f"{pulling.ref.rsplit(':', 1)[0]}@"
+                     f"{pulling.digest}")
+    refused = tb("-t", "x", str(context(tmp_path, f"FROM {pulling.ref}\n")), builder="0")
+    assert refused.code == 3, refused.err
+    assert images.unsigned.ref in refused.err

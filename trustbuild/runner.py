@@ -154,8 +154,15 @@ def run_docker(argv: Sequence[str], env: Mapping[str, str], *, stdin_consumed: b
 
 
 def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[str]:
-    """The ONBUILD triggers in the config of *image* (``name@digest``), pulled by digest
-    when the daemon does not have it yet."""
+    """The ONBUILD triggers in the config of *image* (``name@digest``): from the engine's
+    local socket when it has the image, else from the CLI, which pulls it by digest first."""
+    from trustbuild import engine
+    from trustbuild.notary.client import docker_config_dir
+
+    socket_path = engine.local_socket(env, docker_config_dir(env))
+    config = engine.image_config(socket_path, image) if socket_path else None
+    if config is not None:
+        return _triggers(config.get("OnBuild"), image)
     inspect = [docker, "image", "inspect", "--format", "{{json .Config.OnBuild}}", image]
     result = _docker_output(inspect, env)
     if result.returncode != 0:
@@ -170,10 +177,15 @@ def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[st
         triggers = json.loads(result.stdout or "null")
     except ValueError:
         raise UsageError(f"docker image inspect gave no JSON for {image}") from None
-    if triggers is not None and not (isinstance(triggers, list)
-                                     and all(isinstance(t, str) for t in triggers)):
+    return _triggers(triggers, image)
+
+
+def _triggers(value: object, image: str) -> list[str]:
+    if value is None:
+        return []
+    if not (isinstance(value, list) and all(isinstance(t, str) for t in value)):
         raise UsageError(f"unexpected ONBUILD value in the config of {image}")
-    return list(triggers or [])
+    return list(value)
 
 
 def _docker_output(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
