@@ -1,8 +1,9 @@
 """The trust cache in docker's and the notary CLI's layout, shared with them.
 
 ``<trust dir>/tuf/<gun>/metadata/<role>.json`` (delegations under ``targets/``), holding the
-exact bytes the server served.  Writes are atomic (a temp file renamed into place), and one
-process at a time updates a repository (an ``flock`` on ``tuf/<gun>/.trustbuild.lock``).
+exact bytes the server served.  Writes are atomic (a temp file renamed into place; the root is
+flushed to disk first), and one process at a time updates a repository (an ``flock`` on
+``tuf/<gun>/.trustbuild.lock``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class MetadataCache:
             raise MetadataError(f"invalid repository name {gun!r}")
         self.repo_dir = trust_dir / "tuf" / gun
         self.metadata_dir = self.repo_dir / "metadata"
+        self._made: set[Path] = set()  # directories known to exist
 
     def _path(self, role: str) -> Path:
         if ".." in role.split("/"):
@@ -43,15 +45,21 @@ class MetadataCache:
     def store(self, role: str, data: bytes) -> None:
         path = self._path(role)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in self._made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._made.add(path.parent)
             import tempfile  # a warm run writes nothing
 
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
+                    if role == "root":
+                        # The trust anchor must survive a crash whole.  Any other role is
+                        # checked against its parent's hash before use and fetched again if
+                        # it was lost, so it is not worth a disk flush on every update.
+                        out.flush()
+                        os.fsync(out.fileno())
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, path)
             except BaseException:

@@ -257,10 +257,11 @@ class TrustClient(Record):
                      max_workers: int = 8) -> dict[str, TrustedDigest | TrustError]:
         """Resolve several references; each answer is a result or the error for that reference.
 
-        The first is resolved alone.  If its requests waited long for their answers, the rest
-        are resolved on up to *max_workers* threads, so the round trips overlap; if the server
-        answered at once (say, next door), one thread on one connection is faster than paying
-        for more TLS handshakes and thread hand-offs."""
+        The first is resolved alone.  If it took several requests (an empty cache: round
+        trips and writes in a row) or its requests waited long for their answers, the rest
+        are resolved on up to *max_workers* threads, so that waits overlap.  If one request
+        answered at once (a warm cache, a server next door), one thread on one connection is
+        faster than paying for more TLS handshakes and thread hand-offs."""
         refs = list(dict.fromkeys(str(_as_reference(r)) for r in references))
 
         def one(text: str) -> TrustedDigest | TrustError:
@@ -269,10 +270,11 @@ class TrustClient(Record):
             except TrustError as exc:
                 return exc
 
-        answers = {ref: one(ref) for ref in refs[:1]}
         assert self.transport is not None
-        wait = self.transport.mean_wait()
-        workers = max_workers if wait is None or wait >= FAN_OUT_WAIT else 1
+        before = self.transport.requests
+        answers = {ref: one(ref) for ref in refs[:1]}
+        made, wait = self.transport.requests - before, self.transport.mean_wait() or 0.0
+        workers = max_workers if made > 1 or (made == 1 and wait >= FAN_OUT_WAIT) else 1
         answers.update(zip(refs[1:], _concurrently(one, refs[1:], workers), strict=True))
         return answers
 
