@@ -190,8 +190,9 @@ class TrustClient(Record):
         with cache.locked():
             known.load()
             repo.update()
-            keys, signatures = repo.keys_and_signatures()
-            known.save(((k.keytype, k.public_b64) for k in keys), signatures)
+            if known.outdated():
+                keys, signatures = repo.keys_and_signatures()
+                known.save(((k.keytype, k.public_b64) for k in keys), signatures)
         return repo
 
     def resolve(self, reference: str | ImageReference) -> TrustedDigest:

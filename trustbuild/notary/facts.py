@@ -56,6 +56,7 @@ class KeyFacts(Record, frozen=True):
 
 _keys: dict[str, KeyFacts] = {}
 _signatures: dict[str, None] = {}  # ordered, so the oldest go first
+_learned = [0]  # how many facts this process has established itself
 _lock = threading.Lock()
 
 
@@ -79,6 +80,7 @@ def remember_key(fingerprint: str, facts: KeyFacts) -> None:
     with _lock:
         _bounded(_keys)
         _keys[fingerprint] = facts
+        _learned[0] += 1
 
 
 def signature_known(fact: str) -> bool:
@@ -89,6 +91,7 @@ def remember_signature(fact: str) -> None:
     with _lock:
         _bounded(_signatures)
         _signatures[fact] = None
+        _learned[0] += 1
 
 
 def forget_all() -> None:
@@ -113,6 +116,7 @@ class FactsFile:
         self.path = repo_dir / FILE_NAME
         self._secret = secret
         self._loaded = b""
+        self._learned_at_load = -1
 
     def load(self) -> None:
         """Add the file's facts to the process's, if its HMAC checks out."""
@@ -134,7 +138,13 @@ class FactsFile:
         with _lock:
             _keys.update(keys)
             _signatures.update(dict.fromkeys(signatures))
+            self._learned_at_load = _learned[0]
         self._loaded = body
+
+    def outdated(self) -> bool:
+        """Whether :meth:`save` may have something to write: the file was missing or not
+        accepted, or this process has established facts since it was read."""
+        return self._secret is not None and self._learned_at_load != _learned[0]
 
     def save(self, keys: Iterable[tuple[str, str]], signatures: Iterable[str]) -> None:
         """Keep the facts about *keys* (type, base64) and *signatures* that this process
