@@ -3,7 +3,7 @@
 Brings up the local stack, publishes 20 signed repositories, and prints medians and ratios:
 
 1. ``trustbuild check`` on Dockerfiles with 1, 5 and 20 images, warm and empty trust dir,
-   against the same number of sequential ``notary lookup`` runs;
+   against the same number of sequential ``notary lookup`` runs (warm and empty trust dir);
 2. the library's resolutions per second in one process, one thread and eight;
 3. start-up of ``trustbuild --version`` and ``--help``;
 4. ``trustbuild build`` against ``docker build`` and ``DOCKER_CONTENT_TRUST=1 docker build``
