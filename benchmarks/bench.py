@@ -52,6 +52,23 @@ def median_seconds(action: Callable[[], object], runs: int = RUNS,
     return statistics.median(times)
 
 
+Timed = tuple[Callable[[], object], Callable[[], object] | None]  # action, set-up before it
+
+
+def interleaved_medians(timed: dict[str, Timed], runs: int = RUNS) -> dict[str, float]:
+    """Median seconds of each action, the actions taking turns round by round, so that a
+    slow spell of this shared machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in timed}
+    for _ in range(runs):
+        for name, (action, before) in timed.items():
+            if before is not None:
+                before()
+            start = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def run(argv: Sequence[str], env: dict[str, str], cwd: Path | None = None) -> None:
     result = subprocess.run(list(argv), env=env, cwd=cwd, capture_output=True, check=False)
     if result.returncode != 0:
@@ -104,7 +121,7 @@ class Bench:
     # -- 1. check against notary lookup ------------------------------------------------------
 
     def check_vs_notary(self) -> dict[int, tuple[float, float, float]]:
-        print("\n1. trustbuild check vs sequential `notary lookup` (median of "
+        print("\n1. trustbuild check vs sequential `notary lookup` (medians, interleaved, of "
               f"{RUNS} runs)")
         print(f"{'images':>7} {'check warm':>12} {'check cold':>12} {'notary warm':>12} "
               f"{'notary cold':>12} {'warm/notary':>12} {'cold/warm':>10}")
@@ -115,14 +132,12 @@ class Bench:
             warm = self.fresh_config(f"warm{n}")
             check = [TRUSTBUILD, "check", str(ctx)]
             run(check, self.env(warm))
-            t_warm = median_seconds(partial(run, check, self.env(warm)))
             cold = self.tmp / f"cold{n}"
 
             def reset(cold: Path = cold) -> None:
                 shutil.rmtree(cold, ignore_errors=True)
                 shutil.copytree(self.template, cold)
 
-            t_cold = median_seconds(partial(run, check, self.env(cold)), before=reset)
             lookups = [["notary", "-s", self.stack.notary_url, "-d", str(notary_dir),
                         "--tlscacert", str(self.stack.notary_ca), "lookup", img.repo, img.tag]
                        for img in self.images[:n]]
@@ -137,9 +152,15 @@ class Bench:
             def empty_notary_dir() -> None:
                 shutil.rmtree(notary_dir, ignore_errors=True)
 
-            t_notary_cold = median_seconds(notary_all, before=empty_notary_dir)
             notary_all()
-            t_notary = median_seconds(notary_all)
+            got = interleaved_medians({
+                "warm": (partial(run, check, self.env(warm)), None),
+                "cold": (partial(run, check, self.env(cold)), reset),
+                "notary cold": (notary_all, empty_notary_dir),  # leaves the dir warm
+                "notary warm": (notary_all, None),
+            })
+            t_warm, t_cold = got["warm"], got["cold"]
+            t_notary, t_notary_cold = got["notary warm"], got["notary cold"]
             results[n] = (t_warm, t_cold, t_notary)
             print(f"{n:>7} {ms(t_warm):>12} {ms(t_cold):>12} {ms(t_notary):>12} "
                   f"{ms(t_notary_cold):>12} {t_warm / t_notary:>12.2f} "
@@ -206,7 +227,7 @@ class Bench:
     # -- 4. build overhead ----------------------------------------------------------------------
 
     def build_overhead(self) -> None:
-        print(f"\n4. build overhead, classic builder, cached, one image (median of {RUNS})")
+        print(f"\n4. build overhead, classic builder, cached, one image (medians, interleaved, of {RUNS} runs)")
         ctx = self.dockerfile(1)
         (ctx / "Dockerfile").write_text(f"FROM {self.images[0].ref}\nRUN true\n")
         config = self.fresh_config("build")
@@ -216,9 +237,10 @@ class Bench:
         tb = [TRUSTBUILD, "-q", "-t", "bench/tb", str(ctx)]
         for argv, e in ((plain, env), (plain, trusted), (tb, env)):
             run(argv, e)
-        t_plain = median_seconds(lambda: run(plain, env))
-        t_dct = median_seconds(lambda: run(plain, trusted))
-        t_tb = median_seconds(lambda: run(tb, env))
+        got = interleaved_medians({"plain": (lambda: run(plain, env), None),
+                                   "dct": (lambda: run(plain, trusted), None),
+                                   "trustbuild": (lambda: run(tb, env), None)})
+        t_plain, t_dct, t_tb = got["plain"], got["dct"], got["trustbuild"]
         print(f"   docker build {ms(t_plain)}   DOCKER_CONTENT_TRUST=1 docker build "
               f"{ms(t_dct)}   trustbuild build {ms(t_tb)}")
         print(f"   trustbuild adds {ms(t_tb - t_plain)} over docker build "
