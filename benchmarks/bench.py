@@ -227,7 +227,8 @@ class Bench:
     # -- 4. build overhead ----------------------------------------------------------------------
 
     def build_overhead(self) -> None:
-        print(f"\n4. build overhead, classic builder, cached, one image (medians, interleaved, of {RUNS} runs)")
+        print("\n4. build overhead, classic builder, cached, one image (medians, interleaved, "
+              f"of {RUNS} runs)")
         ctx = self.dockerfile(1)
         (ctx / "Dockerfile").write_text(f"FROM {self.images[0].ref}\nRUN true\n")
         config = self.fresh_config("build")
