@@ -9,7 +9,6 @@ own TLS).  Otherwise, or when the engine does not have the image, the caller ask
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import urllib.parse
@@ -17,25 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from trustbuild import wire
+
 DEFAULT_SOCKET = "/var/run/docker.sock"
 TIMEOUT = 30.0
 MAX_INSPECT_SIZE = 16 * 1024 * 1024
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=TIMEOUT)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 def local_socket(env: Mapping[str, str], docker_config: Path) -> str | None:
@@ -60,19 +45,19 @@ def local_socket(env: Mapping[str, str], docker_config: Path) -> str | None:
 def image_config(socket_path: str, image: str) -> dict[str, Any] | None:
     """``Config`` of *image* as the engine has it; None when the engine cannot be asked or
     does not have the image (the CLI then pulls it or explains)."""
-    conn = _UnixConnection(socket_path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(TIMEOUT)
+    conn = wire.Connection(sock, "docker")
     try:
-        conn.request("GET", f"/images/{urllib.parse.quote(image, safe='/:@')}/json",
-                     headers={"Host": "docker"})
-        resp = conn.getresponse()
-        body = resp.read(MAX_INSPECT_SIZE + 1)
+        sock.connect(socket_path)
+        resp = conn.request("GET", f"/images/{urllib.parse.quote(image, safe='/:@')}/json", {})
+        body = resp.read(MAX_INSPECT_SIZE)
         if resp.status != 200 or len(body) > MAX_INSPECT_SIZE:
             return None
         doc = json.loads(body)
-    except (OSError, http.client.HTTPException, ValueError):
+    except (OSError, wire.ProtocolError, ValueError):
         return None
     finally:
         conn.close()
     config = doc.get("Config") if isinstance(doc, dict) else None
     return config if isinstance(config, dict) else {}
-

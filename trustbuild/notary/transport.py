@@ -8,16 +8,17 @@
 * ``WWW-Authenticate: Bearer`` challenges are answered with a token for
   ``repository:<gun>:pull`` from the challenge's realm, using the registry's credentials.
 
-Built on ``http.client``: a check sends one small GET per repository, and urllib3 cost more to
-import (about 25 ms) than all of a warm check's requests take (docs/performance.md).
+On ``ssl`` and ``trustbuild.wire``: a check sends one small GET per repository, and neither
+urllib3 (about 25 ms to import) nor ``http.client`` (7-11 ms, for its ``email`` header parser)
+is worth that in start-up time (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import re
+import socket
 import ssl
 import threading
 import time
@@ -25,7 +26,7 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-from trustbuild import __version__
+from trustbuild import __version__, wire
 from trustbuild.notary.credentials import Credentials
 from trustbuild.notary.errors import (
     AuthenticationError,
@@ -45,7 +46,7 @@ MAX_ERROR_BODY = 1024
 MAX_IDLE_PER_HOST = 8
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 # What a kept-alive connection the server has closed meanwhile looks like on reuse.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+_STALE = (wire.RemoteClosed, ConnectionResetError, BrokenPipeError)
 
 
 class TransportConfig(Record, frozen=True):
@@ -70,29 +71,30 @@ class _Response(Record, frozen=True):
 class _HostConnections:
     """Idle kept-alive connections to one server; thread-safe."""
 
-    def __init__(self, host: str, port: int, context: ssl.SSLContext,
+    def __init__(self, hostport: str, host: str, port: int, context: ssl.SSLContext,
                  config: TransportConfig) -> None:
-        self.host, self.port, self.context, self.config = host, port, context, config
-        self._idle: list[http.client.HTTPSConnection] = []
+        self.hostport, self.host, self.port = hostport, host, port
+        self.context, self.config = context, config
+        self._idle: list[wire.Connection] = []
         self._lock = threading.Lock()
 
-    def idle(self) -> http.client.HTTPSConnection | None:
+    def idle(self) -> wire.Connection | None:
         with self._lock:
             return self._idle.pop() if self._idle else None
 
-    def connect(self) -> http.client.HTTPSConnection:
-        conn = http.client.HTTPSConnection(self.host, self.port, context=self.context,
-                                           timeout=self.config.connect_timeout)
+    def connect(self) -> wire.Connection:
+        """A new TLS connection: connect and handshake within the connect timeout."""
+        sock = socket.create_connection((self.host, self.port),
+                                        timeout=self.config.connect_timeout)
         try:
-            conn.connect()
-            assert conn.sock is not None
-            conn.sock.settimeout(self.config.read_timeout)
+            tls = self.context.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
-            conn.close()
+            sock.close()
             raise
-        return conn
+        tls.settimeout(self.config.read_timeout)
+        return wire.Connection(tls, self.hostport)
 
-    def release(self, conn: http.client.HTTPSConnection) -> None:
+    def release(self, conn: wire.Connection) -> None:
         with self._lock:
             if len(self._idle) < MAX_IDLE_PER_HOST:
                 self._idle.append(conn)
@@ -160,7 +162,7 @@ class Transport(Record):
             if known is None:
                 parts = urllib.parse.urlsplit(f"https://{hostport}")
                 known = self._hosts[hostport] = _HostConnections(
-                    parts.hostname or hostport, parts.port or 443,
+                    hostport, parts.hostname or hostport, parts.port or 443,
                     self._ssl_context(hostport), self.config)
             return known
 
@@ -222,37 +224,32 @@ class Transport(Record):
         url = f"https://{hostport}{path}"
         with self._lock:
             self.requests += 1
-        conn: http.client.HTTPSConnection | None = None
+        conn: wire.Connection | None = None
         try:
             conn, resp = self._exchange(hosts, method, path, headers, body)
             status = resp.status
             if status in RETRY_STATUSES and method == "GET":
                 raise _Retryable(ServerError(f"{url}: the server answered {status}"))
             limit = max_length if status == 200 else MAX_ERROR_BODY
-            length = resp.getheader("Content-Length")
-            if status == 200 and length is not None and length.isdigit() \
-                    and int(length) > limit:
-                raise ResponseTooLarge(f"{url}: {length} bytes is more than the {limit} "
+            if status == 200 and resp.length is not None and resp.length > limit:
+                raise ResponseTooLarge(f"{url}: {resp.length} bytes is more than the {limit} "
                                        "allowed")
-            data = resp.read(limit + 1)
-            if len(data) <= limit and resp.length:
-                # read(n) returns what came before the server closed; it does not complain
-                raise http.client.IncompleteRead(data, resp.length)
+            data = resp.read(limit)
             if len(data) > limit:
                 if status == 200:
                     raise ResponseTooLarge(f"{url}: more than the {limit} bytes allowed")
                 data = data[:limit]
-            if resp.isclosed() and not resp.will_close:
+            if resp.complete and conn.reusable:
                 hosts.release(conn)  # read to the end: the connection can serve again
                 conn = None
-            return _Response(status, data, resp.getheader("WWW-Authenticate") or "")
+            return _Response(status, data, resp.header("WWW-Authenticate") or "")
         except ssl.SSLError as exc:
             raise TLSError(f"TLS failure talking to {hostport}: {_tls_reason(exc)}") from None
         except TimeoutError:
             raise RequestTimeout(f"{hostport} did not answer within the timeout") from None
-        except http.client.IncompleteRead as exc:
-            raise NetworkError(f"{url}: incomplete response: {exc!r}") from None
-        except (OSError, http.client.HTTPException) as exc:
+        except wire.IncompleteBody as exc:
+            raise NetworkError(f"{url}: incomplete response: {exc}") from None
+        except (OSError, wire.ProtocolError) as exc:
             error = NetworkError(f"cannot reach {hostport}: {_reason(exc)}")
             if method != "GET":
                 raise error from None
@@ -261,9 +258,9 @@ class Transport(Record):
             if conn is not None:
                 conn.close()  # never hand a half-read connection back
 
-    def _exchange(self, hosts: _HostConnections, method: str, path: str, headers: dict[str, str],
-                  body: bytes | None,
-                  ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
+    def _exchange(self, hosts: _HostConnections, method: str, path: str,
+                  headers: dict[str, str], body: bytes | None,
+                  ) -> tuple[wire.Connection, wire.Response]:
         """Send on an idle connection if there is one (once more on a new one if the server
         had closed it), else on a new connection."""
         conn = hosts.idle()
@@ -279,13 +276,12 @@ class Transport(Record):
             conn.close()
             raise
 
-    def _send(self, conn: http.client.HTTPSConnection, method: str, path: str,
-              headers: dict[str, str], body: bytes | None) -> http.client.HTTPResponse:
-        conn.request(method, path, body=body, headers=headers)
-        sent = time.monotonic()
-        resp = conn.getresponse()
+    def _send(self, conn: wire.Connection, method: str, path: str, headers: dict[str, str],
+              body: bytes | None) -> wire.Response:
+        started = time.monotonic()
+        resp = conn.request(method, path, headers, body)
         with self._lock:
-            self.waited += time.monotonic() - sent
+            self.waited += time.monotonic() - started
         return resp
 
     # -- token auth ---------------------------------------------------------------------------
@@ -366,6 +362,8 @@ class Transport(Record):
             raise AuthenticationError(f"the token service {realm} sent no token") from None
         if not isinstance(value, str) or not value:
             raise AuthenticationError(f"the token service {realm} sent no token")
+        if not value.isprintable() or not value.isascii():
+            raise AuthenticationError(f"the token service {realm} sent an unusable token")
         return _Token(value, time.monotonic() + max(expires_in - 5, 1))
 
 
