@@ -543,6 +543,20 @@ def test_fan_out_only_when_there_is_waiting_to_overlap(
     assert used == [workers]
 
 
+def test_connections_send_without_nagle_delay(sim: SimServer, client: Client) -> None:
+    """Without TCP_NODELAY the request after the TLS handshake waits for the server's
+    delayed ACK (40 ms on Linux): a regression here shows only as slowness."""
+    import socket
+
+    r = repo(sim)
+    c = client()
+    c.resolve(ref(r))
+    assert c.transport is not None
+    idle = [conn for hosts in c.transport._hosts.values() for conn in hosts._idle]
+    assert idle, "no kept-alive connection"
+    assert all(conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for conn in idle)
+
+
 def test_malformed_metadata(sim: SimServer, client: Client) -> None:
     r = repo(sim)
     sim.faults["root.json"] = Fault(body=b'{"signed": [], "signatures": []}')
