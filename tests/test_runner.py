@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from trustbuild.docker_args import UsageError
 from trustbuild.dockerfile import Builder
-from trustbuild.runner import choose_builder, docker_env, parse_bool, pinned_copy
+from trustbuild.runner import choose_builder, docker_env, parse_bool, pinned_copy, run_docker
 
 
 def test_docker_gets_the_checked_builder_and_no_content_trust() -> None:
@@ -58,3 +59,23 @@ def test_a_pinned_copy_that_cannot_be_written_is_one_clear_error() -> None:
     with pytest.raises(UsageError, match="cannot write the pinned copy"), \
             pinned_copy("FROM x\n", "no-such-dir/Dockerfile", None):
         pass
+
+
+def test_run_docker_exit_status_and_signals() -> None:
+    env = dict(os.environ)
+    assert run_docker(["sh", "-c", "exit 7"], env, stdin_consumed=False) == 7
+    assert run_docker(["sh", "-c", "kill -TERM $$"], env, stdin_consumed=False) == 128 + 15
+    with pytest.raises(UsageError, match="cannot run docker"):
+        run_docker(["/nonexistent/docker"], env, stdin_consumed=False)
+
+
+def test_run_docker_child_gets_default_sigpipe_and_no_stdin(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """Python ignores SIGPIPE; docker must not inherit that.  A consumed stdin is /dev/null."""
+    env = dict(os.environ)
+    assert run_docker(["sh", "-c", "grep SigIgn /proc/self/status; cat; echo end"], env,
+                      stdin_consumed=True) == 0
+    out = capfd.readouterr().out
+    ignored = int(out.split()[1], 16)
+    assert not ignored & (1 << (13 - 1)), "SIGPIPE is ignored in the child"
+    assert out.rstrip().endswith("end")
