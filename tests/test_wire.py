@@ -148,3 +148,11 @@ def test_header_values_cannot_inject_lines(pair: tuple[wire.Connection, socket.s
     server.setblocking(False)
     with pytest.raises(BlockingIOError):
         server.recv(10)  # nothing was sent
+
+
+@pytest.mark.parametrize("path", ["/a b", "/a\r\nX: y", "no-slash", "/a\x7f"])
+def test_request_paths_are_one_token(pair: tuple[wire.Connection, socket.socket],
+                                     path: str) -> None:
+    conn, _ = pair
+    with pytest.raises(ValueError):
+        conn.request("GET", path, {})

@@ -43,6 +43,8 @@ class Connection:
     def request(self, method: str, path: str, headers: dict[str, str],
                 body: bytes | None = None) -> Response:
         """Send one request and read the response's head; the body is read by the caller."""
+        if not path.startswith("/") or any(c.isspace() or not c.isprintable() for c in path):
+            raise ValueError(f"not a request path: {path[:80]!r}")
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}",
                  "Accept-Encoding: identity"]
         for name, value in headers.items():

@@ -252,6 +252,8 @@ class Transport(Record):
             raise RequestTimeout(f"{hostport} did not answer within the timeout") from None
         except wire.IncompleteBody as exc:
             raise NetworkError(f"{url}: incomplete response: {exc}") from None
+        except ValueError as exc:  # a path or header value that cannot be sent
+            raise NetworkError(f"refusing to send a request to {hostport}: {exc}") from None
         except (OSError, wire.ProtocolError) as exc:
             error = NetworkError(f"cannot reach {hostport}: {_reason(exc)}")
             if method != "GET":
