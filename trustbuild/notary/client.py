@@ -258,11 +258,11 @@ class TrustClient(Record):
                      max_workers: int = 8) -> dict[str, TrustedDigest | TrustError]:
         """Resolve several references; each answer is a result or the error for that reference.
 
-        The first is resolved alone.  If it took several requests (an empty cache: round
-        trips and writes in a row) or its requests waited long for their answers, the rest
-        are resolved on up to *max_workers* threads, so that waits overlap.  If one request
-        answered at once (a warm cache, a server next door), one thread on one connection is
-        faster than paying for more TLS handshakes and thread hand-offs."""
+        The first is resolved alone.  If its requests waited long for their answers, the rest
+        are resolved on up to *max_workers* threads, so that the round trips overlap.  From a
+        server that answers at once, a warm cache (one request each) is resolved on one thread
+        and one connection, faster than paying for more TLS handshakes and thread hand-offs,
+        and an empty cache (several requests and writes each) on about a thread per core."""
         refs = list(dict.fromkeys(str(_as_reference(r)) for r in references))
 
         def one(text: str) -> TrustedDigest | TrustError:
@@ -275,7 +275,14 @@ class TrustClient(Record):
         before = self.transport.requests
         answers = {ref: one(ref) for ref in refs[:1]}
         made, wait = self.transport.requests - before, self.transport.mean_wait() or 0.0
-        workers = max_workers if made > 1 or (made == 1 and wait >= FAN_OUT_WAIT) else 1
+        if wait >= FAN_OUT_WAIT:
+            workers = max_workers  # round trips to hide
+        elif made > 1:
+            # Several requests and writes each, from a server next door: about a thread per
+            # core overlaps its and the disk's time with ours; more only contend.
+            workers = min(max_workers, os.cpu_count() or 1)
+        else:
+            workers = 1
         answers.update(zip(refs[1:], _concurrently(one, refs[1:], workers), strict=True))
         return answers
 
