@@ -17,9 +17,16 @@ import threading
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 from cryptography.x509.oid import NameOID
+
+# The public ``serialization`` package also loads SSH key support (dataclasses, ciphers):
+# 11-15 ms of a first run.  Its enums live in a module that x509 has loaded already.
+try:
+    from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
+except ImportError:  # pragma: no cover - a cryptography that moved them
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from trustbuild.notary.errors import MetadataError
 from trustbuild.notary.facts import CertificateFacts, KeyFacts
@@ -28,6 +35,13 @@ MIN_RSA_BITS = 2048
 PSS_SALT_LENGTH = 32
 
 PublicKeyObject = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+# SubjectPublicKeyInfo of an uncompressed point on the curves notary generates keys on: the
+# DER is this prefix and the point, nothing else, so no general parser is needed for it.
+_EC_SPKI_PREFIXES = {
+    bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200"): ec.SECP256R1(),
+    bytes.fromhex("3076301006072a8648ce3d020106052b81040022036200"): ec.SECP384R1(),
+}
 
 _DECODED: dict[tuple[str, str], tuple[PublicKeyObject, tuple[x509.Certificate, ...]]] = {}
 _DECODED_LOCK = threading.Lock()
@@ -57,11 +71,22 @@ def _decode(keytype: str, data: bytes) -> tuple[PublicKeyObject, tuple[x509.Cert
     if keytype == "ed25519":
         return ed25519.Ed25519PublicKey.from_public_bytes(data), ()
     if keytype in ("ecdsa", "rsa"):
-        return _checked(keytype, serialization.load_der_public_key(data)), ()
+        return _checked(keytype, _load_spki(data)), ()
     certs = tuple(x509.load_pem_x509_certificates(data))
     if not certs:
         raise MetadataError(f"{keytype} key holds no certificate")
     return _checked(keytype.removesuffix("-x509"), certs[0].public_key()), certs
+
+
+def _load_spki(data: bytes) -> object:
+    for prefix, curve in _EC_SPKI_PREFIXES.items():
+        point = data[len(prefix):]
+        if data.startswith(prefix) and len(point) == 2 * ((curve.key_size + 7) // 8) + 1 \
+                and point[0] == 4:
+            return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_der_public_key(data)
 
 
 def _checked(kind: str, key: object) -> PublicKeyObject:
@@ -77,8 +102,7 @@ def _checked(kind: str, key: object) -> PublicKeyObject:
 def key_facts(keytype: str, public_b64: str) -> KeyFacts:
     """What later runs need to know about a key without reading it again."""
     key, certs = decode(keytype, public_b64)
-    spki = key.public_bytes(serialization.Encoding.DER,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return KeyFacts(base64.b64encode(spki).decode(),
                     _certificate_facts(certs) if certs else None)
 
@@ -101,7 +125,7 @@ def _certificate_facts(chain: tuple[x509.Certificate, ...]) -> CertificateFacts:
     elif not_before > not_after:
         signature = "certificate validity period is empty"
     # Key IDs are recomputed from the chain re-encoded the way Go writes PEM, as notary does.
-    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
+    pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
     return CertificateFacts(str(names[0]) if names else "", bundle, signature, not_before,
                             not_after, base64.b64encode(pem).decode())
 
