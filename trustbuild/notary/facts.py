@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from trustbuild.notary.cache import atomic_write
 from trustbuild.records import Record
 
 FILE_NAME = ".trustbuild-facts"
@@ -157,17 +158,7 @@ class FactsFile:
             return
         mac = hmac.new(self._secret, body, hashlib.sha256).hexdigest().encode()
         with contextlib.suppress(OSError):  # facts only save time; losing them is harmless
-            import tempfile  # a warm run writes nothing
-
-            fd, tmp = tempfile.mkstemp(prefix=f"{FILE_NAME}.", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(mac + b"\n" + body)
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            atomic_write(self.path, mac + b"\n" + body, mode=0o600)
         self._loaded = body
 
 
