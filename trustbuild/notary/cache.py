@@ -2,8 +2,8 @@
 
 ``<trust dir>/tuf/<gun>/metadata/<role>.json`` (delegations under ``targets/``), holding the
 exact bytes the server served.  Writes are atomic (a temp file renamed into place; the root is
-flushed to disk first), and one process at a time updates a repository (an ``flock`` on the
-directory ``tuf/<gun>``).
+flushed to disk first), and one process at a time updates a repository (an ``flock`` on
+``tuf/<gun>/.trustbuild.lock``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from trustbuild.notary.errors import MetadataError
+
+
+LOCK_FILE = ".trustbuild.lock"
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int, durable: bool = False) -> None:
@@ -81,13 +84,16 @@ class MetadataCache:
         """Serialize updates of this repository across processes."""
         try:
             self.repo_dir.mkdir(parents=True, exist_ok=True)
-            # The lock is on the repository's directory: no lock file to create (a file
-            # creation costs as much as a metadata write) or to leave in the shared cache.
-            fd = os.open(self.repo_dir, os.O_RDONLY | os.O_DIRECTORY)
+            # A lock file opened for writing, not the directory: over NFS flock is emulated
+            # with fcntl locks, which need a descriptor open for writing.
+            fd = os.open(self.repo_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise MetadataError(f"cannot lock the trust cache: {exc}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise MetadataError(f"cannot lock the trust cache: {exc}") from None
             yield
         finally:
             os.close(fd)  # releases the lock
