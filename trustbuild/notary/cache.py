@@ -16,7 +16,6 @@ from pathlib import Path
 
 from trustbuild.notary.errors import MetadataError
 
-
 LOCK_FILE = ".trustbuild.lock"
 
 
