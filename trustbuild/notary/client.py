@@ -34,8 +34,8 @@ DOCKER_HUB_TRUST_SERVER = "https://notary.docker.io"
 # How long one verified load of a repository answers, as notary-server's own
 # Cache-Control max-age for current metadata (300 s).
 DEFAULT_MAX_AGE = timedelta(minutes=5)
-# resolve_many overlaps requests only when a request waits at least this long for its answer:
-# below it, a warm resolution is mostly local work, and threads only add handshakes.
+# resolve_many uses all its threads only when a request waits at least this long for its
+# answer (round trips to hide); below it, threads mostly add TLS handshakes and contention.
 FAN_OUT_WAIT = 0.002
 
 
