@@ -231,3 +231,14 @@ def test_a_warm_check_does_not_import_cryptography(sim: SimServer, config: Path)
     second = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
     assert first.stdout.split() == [f"sha256:{DIGEST}", "True"]
     assert second.stdout.split() == [f"sha256:{DIGEST}", "False"]
+
+
+def test_no_home_means_no_facts_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Containers run under an arbitrary UID may have neither HOME nor a passwd entry."""
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert facts.user_secret({}) is None

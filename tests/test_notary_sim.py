@@ -461,6 +461,18 @@ def test_401_and_bad_credentials(sim: SimServer, config: Path, password: str | N
         c.resolve(ref(r))
 
 
+def test_no_docker_config_dir_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trustbuild.notary.client import docker_config_dir
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    with pytest.raises(TrustError, match="set DOCKER_CONFIG or HOME"):
+        docker_config_dir({})
+    assert docker_config_dir({"DOCKER_CONFIG": "/cfg"}) == Path("/cfg")
+
+
 def test_trust_server_must_be_https(config: Path) -> None:
     c = TrustClient(docker_config=config,
                     env={"DOCKER_CONTENT_TRUST_SERVER": "http://127.0.0.1:1"})

@@ -312,3 +312,15 @@ def test_client_certificate_for_the_server_from_policy(tls: Any, tmp_path: Path)
         c = TrustClient(docker_config=config, env=env,
                         policy=load(config=str(with_cert), env=env))
         assert c.resolve(f"{r.gun}:1").digest == f"sha256:{D1}"
+
+
+def test_no_home_means_no_user_policy_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Containers run under an arbitrary UID may have neither HOME nor a passwd entry."""
+    from trustbuild.policy import user_config_path
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert user_config_path({}) is None
+    assert user_config_path({"HOME": "/h"}) == Path("/h/.config/trustbuild/config.toml")

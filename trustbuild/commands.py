@@ -143,12 +143,15 @@ def trust_client(offline: bool, config: str | None = None, context: str | None =
                  ) -> TrustClient:
     """A trust client with the effective policy; a bad policy file is a usage error."""
     from trustbuild.api import trust_client as make_client
+    from trustbuild.notary.errors import TrustError
     from trustbuild.policy import PolicyError
 
     try:
         return make_client(context, config, offline=offline)
     except PolicyError as exc:
         fail(str(exc), EXIT_USAGE)
+    except TrustError as exc:
+        fail(str(exc), EXIT_TRUST_ERROR)
 
 
 def _checked(args: list[str], own: dict[str, str], *, default_context: bool

@@ -157,9 +157,14 @@ class Policy(Record):
                     None)
 
 
-def user_config_path(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", str(Path.home())))
-                                              / ".config")
+def user_config_path(env: Mapping[str, str]) -> Path | None:
+    """The user's policy file; None when there is no home to keep one in."""
+    base = env.get("XDG_CONFIG_HOME")
+    if not base:
+        try:
+            base = str(Path(env.get("HOME") or Path.home()) / ".config")
+        except (RuntimeError, KeyError):  # no HOME and no passwd entry (an arbitrary UID)
+            return None
     return Path(base) / "trustbuild" / "config.toml"
 
 
@@ -172,7 +177,9 @@ def load(*, config: str | None = None, context: str | None = None,
         paths.append((Path(config), True))
     if context is not None:
         paths.append((Path(context) / PROJECT_FILE, False))
-    paths.append((user_config_path(env), False))
+    user_file = user_config_path(env)
+    if user_file is not None:
+        paths.append((user_file, False))
     policy = Policy()
     for path, required in paths:
         if not required and not path.is_file():

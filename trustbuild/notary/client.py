@@ -42,7 +42,13 @@ FAN_OUT_WAIT = 0.002
 def docker_config_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     configured = env.get("DOCKER_CONFIG")
-    return Path(configured) if configured else Path.home() / ".docker"
+    if configured:
+        return Path(configured)
+    try:
+        return Path.home() / ".docker"
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry (an arbitrary UID)
+        raise TrustError("cannot find docker's config directory: set DOCKER_CONFIG or "
+                         "HOME") from None
 
 
 def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = None) -> str:

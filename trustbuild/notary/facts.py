@@ -208,8 +208,13 @@ _secrets: dict[Path, bytes | None] = {}
 def user_secret(env: Mapping[str, str]) -> bytes | None:
     """The per-user key for facts files, made on first use; None when it cannot be kept.
     ``$XDG_STATE_HOME`` of *env*, else of this process, else ``~/.local/state``."""
-    state = env.get("XDG_STATE_HOME") or os.environ.get("XDG_STATE_HOME") \
-        or os.path.join(env.get("HOME") or str(Path.home()), ".local", "state")
+    state = env.get("XDG_STATE_HOME") or os.environ.get("XDG_STATE_HOME")
+    if not state:
+        try:
+            home = env.get("HOME") or str(Path.home())
+        except (RuntimeError, KeyError):  # no HOME and no passwd entry (an arbitrary UID)
+            return None
+        state = os.path.join(home, ".local", "state")
     path = Path(state) / "trustbuild" / "facts.key"
     with _lock:
         if path not in _secrets:

@@ -416,8 +416,7 @@ def _tls_reason(exc: ssl.SSLError) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    return str(reason or exc)
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
