@@ -515,6 +515,88 @@ def test_warm_cache_fetches_only_the_timestamp(sim: SimServer, client: Client) -
     assert sim.requests_for(r.gun) == ["timestamp.json"]
 
 
+# -- fetching ahead (a first use) ----------------------------------------------------------------
+
+FIRST_READS = ["root.json", "timestamp.json", "snapshot.json", "targets.json",
+               "targets/releases.json"]
+
+
+def test_a_first_use_asks_for_every_file_at_once_and_nothing_after(
+        sim: SimServer, client: Client) -> None:
+    plain, released, third = (repo(sim, f"ahead{i}") for i in range(3))
+    released.delegate("targets/releases", keytype="ecdsa")
+    released.sign_tag("2", OTHER, role="targets/releases")
+    released.publish()
+    results = client().resolve_many([ref(plain), ref(released, "2"), ref(third)])
+    assert [(v.digest, v.role) for v in results.values() if not isinstance(v, TrustError)] \
+        == [(f"sha256:{DIGEST}", "targets"), (f"sha256:{OTHER}", "targets/releases"),
+            (f"sha256:{DIGEST}", "targets")]
+    for r in (plain, released, third):  # a 404 (no releases) does not stop the batch
+        assert sim.requests_for(r.gun) == FIRST_READS
+
+
+def test_a_file_fetched_ahead_counts_only_if_it_is_the_one_listed(
+        sim: SimServer, client: Client) -> None:
+    """Another repository's snapshot, valid and signed, comes back for one repository's
+    snapshot.json: its timestamp lists another hash, so the update fetches that one."""
+    mine, other = repo(sim, "mine"), repo(sim, "other")
+    sim.faults["snapshot.json"] = Fault(body=other.files["snapshot.json"])
+    results = client().resolve_many([ref(mine), ref(other)])
+    assert all(not isinstance(v, TrustError) for v in results.values())
+    listed = hashlib.sha256(mine.files["snapshot.json"]).hexdigest()
+    assert sim.requests_for(mine.gun) == [*FIRST_READS, f"snapshot.{listed}.json"]
+    assert sim.requests_for(other.gun) == FIRST_READS
+
+
+def test_a_tampered_root_fetched_ahead_fails_like_a_fetched_one(
+        sim: SimServer, client: Client) -> None:
+    first, second = repo(sim, "first"), repo(sim, "second")
+    sim.faults["root.json"] = Fault(body=second.files["root.json"], times=1)
+    results = client().resolve_many([ref(first), ref(second)])
+    assert isinstance(results[ref(first)], RootError)  # a root for another GUN
+    assert not isinstance(results[ref(second)], TrustError)
+
+
+@pytest.mark.parametrize("fault", [Fault(truncate_to=10, times=1), Fault(status=503, times=1),
+                                   Fault(status=401, times=1)])
+def test_a_batch_cut_short_leaves_the_rest_to_the_usual_requests(
+        sim: SimServer, client: Client, fault: Fault) -> None:
+    repos = [repo(sim, f"cut{i}") for i in range(3)]
+    sim.faults["timestamp.json"] = fault  # the first repository's timestamp, in the batch
+    results = client().resolve_many([ref(r) for r in repos])
+    assert all(v.digest == f"sha256:{DIGEST}" for v in results.values()
+               if not isinstance(v, TrustError)) and len(results) == 3
+    assert not any(isinstance(v, TrustError) for v in results.values())
+    assert sim.requests_for(repos[0].gun)[:2] == ["root.json", "timestamp.json"]
+    # after the cut: the usual chain, the snapshot by its hash
+    assert any(n.startswith("snapshot.") and n != "snapshot.json"
+               for n in sim.requests_for(repos[2].gun))
+
+
+def test_a_server_that_wants_a_token_gets_it_the_usual_way(sim: SimServer,
+                                                           config: Path) -> None:
+    repos = [repo(sim, f"authed{i}") for i in range(2)]
+    sim.credentials = ("alice", "s3cret")
+    _login(config, "alice", "s3cret")
+    c = TrustClient(docker_config=config, env={"DOCKER_CONTENT_TRUST_SERVER": sim.url,
+                                               "XDG_STATE_HOME": f"{config}-state"})
+    results = c.resolve_many([ref(r) for r in repos])
+    assert [v.digest for v in results.values() if not isinstance(v, TrustError)] \
+        == [f"sha256:{DIGEST}"] * 2
+
+
+def test_nothing_is_fetched_ahead_offline_or_when_cached(sim: SimServer,
+                                                         client: Client) -> None:
+    r = repo(sim, "known")
+    client().resolve_many([ref(r)])
+    sim.log.clear()
+    client().resolve_many([ref(r)])
+    assert sim.requests_for(r.gun) == ["timestamp.json"]
+    sim.log.clear()
+    client(offline=True).resolve_many([ref(r)])
+    assert sim.log == []
+
+
 def test_many_references_concurrently_each_repository_once(sim: SimServer,
                                                            client: Client) -> None:
     repos = [repo(sim, f"many{i}") for i in range(6)]
@@ -527,15 +609,19 @@ def test_many_references_concurrently_each_repository_once(sim: SimServer,
         assert sim.requests_for(r.gun).count("root.json") == 1
 
 
-@pytest.mark.parametrize(("warm", "delay", "threshold", "workers"), [
-    (True, 0.0, 5.0, 1),  # one quick request each: one thread, one connection
-    (True, 0.05, 0.002, 8),  # requests wait: overlap them
-    (False, 0.0, 5.0, min(8, os.cpu_count() or 1)),  # an empty cache, a quick server
-    (False, 0.05, 0.002, 8),  # an empty cache, a slow server: round trips to hide
+CORES = min(8, os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(("warm", "delay", "threshold", "refuse_batch", "workers"), [
+    (True, 0.0, 5.0, False, 1),  # one quick request each: one thread, one connection
+    (True, 0.05, 0.002, False, 8),  # requests wait: overlap them
+    (False, 0.0, 5.0, False, CORES),  # an empty cache: files fetched ahead, disk work
+    (False, 0.05, 0.002, False, CORES),  # a slow server too: its waits were in the batch
+    (False, 0.05, 0.002, True, 8),  # no batch: round trips to hide
 ])
 def test_fan_out_only_when_there_is_waiting_to_overlap(
         sim: SimServer, client: Client, monkeypatch: pytest.MonkeyPatch, warm: bool,
-        delay: float, threshold: float, workers: int) -> None:
+        delay: float, threshold: float, refuse_batch: bool, workers: int) -> None:
     """(The simulator answers too slowly for the real threshold, so it is set here.)"""
     import trustbuild.notary.client as client_module
 
@@ -543,6 +629,8 @@ def test_fan_out_only_when_there_is_waiting_to_overlap(
     if warm:
         client().resolve_many([ref(r) for r in repos])
     sim.faults["timestamp.json"] = Fault(delay=delay)
+    if refuse_batch:  # the batch's first answer: reading it stops there
+        sim.faults["root.json"] = Fault(status=503, times=1)
     monkeypatch.setattr(client_module, "FAN_OUT_WAIT", threshold)
     used: list[int] = []
     real = client_module._concurrently

@@ -47,6 +47,23 @@ def test_kept_alive_connection_serves_twice(pair: tuple[wire.Connection, socket.
     assert (second.status, second.read(10)) == (404, b"no")
 
 
+def test_pipelined_requests_in_one_write_answered_in_order(
+        pair: tuple[wire.Connection, socket.socket]) -> None:
+    conn, server = pair
+    encode = wire.Connection.encode_request
+    conn.send(*(encode(conn.host, "GET", f"/{name}", {}) for name in ("a", "b", "c")))
+    sent = server.recv(65536)
+    assert sent.count(b"GET /") == 3 and sent.index(b"GET /a") < sent.index(b"GET /c")
+    answer(server, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"
+                   b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"
+                   b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nC\r\n0\r\n\r\n")
+    got = []
+    for _ in range(3):
+        resp = conn.response("GET")
+        got.append((resp.status, resp.read(10)))
+    assert got == [(200, b"A"), (404, b"no"), (200, b"C")] and conn.reusable
+
+
 def test_chunked_with_extensions_and_trailers(pair: tuple[wire.Connection, socket.socket]
                                               ) -> None:
     conn, server = pair
@@ -150,7 +167,8 @@ def test_header_values_cannot_inject_lines(pair: tuple[wire.Connection, socket.s
         server.recv(10)  # nothing was sent
 
 
-@pytest.mark.parametrize("path", ["/a b", "/a\r\nX: y", "no-slash", "/a\x7f"])
+@pytest.mark.parametrize("path", ["/a b", "/a\r\nX: y", "no-slash", "/a\x7f", "/a\tb",
+                                  "/a\u00a0b", "/a\u2028b", "/a\u3000b"])
 def test_request_paths_are_one_token(pair: tuple[wire.Connection, socket.socket],
                                      path: str) -> None:
     conn, _ = pair

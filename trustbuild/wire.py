@@ -43,9 +43,24 @@ class Connection:
     def request(self, method: str, path: str, headers: dict[str, str],
                 body: bytes | None = None) -> Response:
         """Send one request and read the response's head; the body is read by the caller."""
-        if not path.startswith("/") or any(c.isspace() or not c.isprintable() for c in path):
+        self.send(self.encode_request(self.host, method, path, headers, body))
+        return self.response(method)
+
+    def send(self, *requests: bytes) -> None:
+        """Send encoded requests back to back, in one write.  The server answers them in order
+        (HTTP/1.1 pipelining): read each response, body included, with :meth:`response`
+        before the next."""
+        self.sock.sendall(b"".join(requests))
+
+    @staticmethod
+    def encode_request(host: str, method: str, path: str, headers: dict[str, str],
+                       body: bytes | None = None) -> bytes:
+        """A request as it goes on the wire; :class:`ValueError` for a path or header that
+        cannot be sent as it is."""
+        # Python counts every whitespace character but the space as unprintable.
+        if not path.startswith("/") or not path.isprintable() or " " in path:
             raise ValueError(f"not a request path: {path[:80]!r}")
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}",
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}",
                  "Accept-Encoding: identity"]
         for name, value in headers.items():
             if any(c in value or c in name for c in "\r\n\0"):
@@ -54,7 +69,10 @@ class Connection:
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.sock.sendall(head + body if body is not None else head)
+        return head + body if body is not None else head
+
+    def response(self, method: str) -> Response:
+        """The head of the next response, to a request sent with *method*."""
         while True:
             status_line = self._line(first=True)
             version, status, _ = _status(status_line)

@@ -19,25 +19,37 @@ from trustbuild.notary.errors import MetadataError
 LOCK_FILE = ".trustbuild.lock"
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int, durable: bool = False) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int,
+                 durable: bool = False) -> None:
     """*data* to *path* through a temp file renamed into place, so that readers (docker and
     the notary CLI too) see the old file or the new one, never part of one.  *durable*
     flushes it to disk first.  (``tempfile`` would load ``shutil`` and its compression
     modules, 4-10 ms of a first run, for a name.)"""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    directory, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(6).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), mode)  # whatever the umask
-            out.write(data)
+        try:
+            os.fchmod(fd, mode)  # whatever the umask
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             if durable:
-                out.flush()
-                os.fsync(out.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def read_file(path: str, limit: int = -1) -> bytes:
+    """The file's bytes (its first *limit* when not -1), unbuffered: most files here are
+    read once, whole."""
+    with open(path, "rb", buffering=0) as handle:
+        return handle.readall() if limit < 0 else handle.read(limit)
 
 
 def trust_dir(docker_config: Path) -> Path:
@@ -49,17 +61,19 @@ class MetadataCache:
         if ".." in gun.split("/") or gun.startswith("/"):
             raise MetadataError(f"invalid repository name {gun!r}")
         self.repo_dir = trust_dir / "tuf" / gun
-        self.metadata_dir = self.repo_dir / "metadata"
-        self._made: set[Path] = set()  # directories known to exist
+        # Strings from here on: pathlib costs more than the file operations on a first run.
+        self._repo = os.fspath(self.repo_dir)
+        self._metadata = os.path.join(self._repo, "metadata")
+        self._made: set[str] = set()  # directories known to exist
 
-    def _path(self, role: str) -> Path:
+    def _path(self, role: str) -> str:
         if ".." in role.split("/"):
             raise MetadataError(f"invalid role name {role!r}")
-        return self.metadata_dir / f"{role}.json"
+        return f"{self._metadata}/{role}.json"
 
     def load(self, role: str) -> bytes | None:
         try:
-            return self._path(role).read_bytes()
+            return read_file(self._path(role))
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -67,10 +81,11 @@ class MetadataCache:
 
     def store(self, role: str, data: bytes) -> None:
         path = self._path(role)
+        directory = os.path.dirname(path)
         try:
-            if path.parent not in self._made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._made.add(path.parent)
+            if directory not in self._made:
+                os.makedirs(directory, exist_ok=True)
+                self._made.add(directory)
             # The trust anchor must survive a crash whole.  Any other role is checked
             # against its parent's hash before use and fetched again if it was lost, so it
             # is not worth a disk flush on every update.
@@ -82,10 +97,11 @@ class MetadataCache:
     def locked(self) -> Iterator[None]:
         """Serialize updates of this repository across processes."""
         try:
-            self.repo_dir.mkdir(parents=True, exist_ok=True)
+            os.makedirs(self._repo, exist_ok=True)
             # A lock file opened for writing, not the directory: over NFS flock is emulated
             # with fcntl locks, which need a descriptor open for writing.
-            fd = os.open(self.repo_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(os.path.join(self._repo, LOCK_FILE),
+                         os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise MetadataError(f"cannot lock the trust cache: {exc}") from None
         try:

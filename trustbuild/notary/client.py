@@ -7,6 +7,7 @@ repositories resolve concurrently in :meth:`TrustClient.resolve_many`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import urllib.parse
@@ -20,6 +21,12 @@ from trustbuild.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
 from trustbuild.notary.credentials import registry_credentials
 from trustbuild.notary.errors import NoTrustData, PolicyRefusal, TrustError
 from trustbuild.notary.facts import FactsFile, user_secret
+from trustbuild.notary.prefetch import (
+    MAX_AHEAD_SIZE,
+    FetchedAhead,
+    fetched_ahead,
+    first_read_paths,
+)
 from trustbuild.notary.repository import SignedTarget, TrustedRepository
 from trustbuild.notary.roots import RootPin
 from trustbuild.notary.transport import Transport, TransportConfig
@@ -112,6 +119,7 @@ class TrustClient(Record):
         default_factory=dict, init=False)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _ahead: dict[tuple[str, str], FetchedAhead] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         if self.policy is not None:
@@ -182,9 +190,15 @@ class TrustClient(Record):
         assert self.transport is not None
         transport = self.transport
         base = f"{server}/v2/{gun}/_trust/tuf/"
+        with self._guard:
+            ahead = self._ahead.pop((server, gun), None)
 
         class _Fetcher:
             def fetch(self, name: str, max_length: int) -> bytes:
+                if ahead is not None:
+                    data = ahead.take(name, max_length)
+                    if data is not None:
+                        return data
                 return transport.get(base + name, max_length=max_length,
                                      scope=f"repository:{gun}:pull", registry=ref.domain)
 
@@ -264,11 +278,14 @@ class TrustClient(Record):
                      max_workers: int = 8) -> dict[str, TrustedDigest | TrustError]:
         """Resolve several references; each answer is a result or the error for that reference.
 
-        The first is resolved alone.  If its requests waited long for their answers, the rest
-        are resolved on up to *max_workers* threads, so that the round trips overlap.  From a
-        server that answers at once, a warm cache (one request each) is resolved on one thread
-        and one connection, faster than paying for more TLS handshakes and thread hand-offs,
-        and an empty cache (several requests and writes each) on about a thread per core."""
+        For repositories the trust dir has nothing of, the files of their first update are
+        requested first, in one batch per server, and ``cryptography`` loads while the server
+        answers.  Then the first reference is resolved alone.  If its requests waited long for
+        their answers, the rest are resolved on up to *max_workers* threads, so that the round
+        trips overlap.  From a server that answers at once, a warm cache (one request each) is
+        resolved on one thread and one connection, faster than paying for more TLS handshakes
+        and thread hand-offs, and a first use (files fetched ahead, or several requests, and
+        disk writes each) on about a thread per core."""
         refs = list(dict.fromkeys(str(_as_reference(r)) for r in references))
 
         def one(text: str) -> TrustedDigest | TrustError:
@@ -278,19 +295,80 @@ class TrustClient(Record):
                 return exc
 
         assert self.transport is not None
-        before = self.transport.requests
-        answers = {ref: one(ref) for ref in refs[:1]}
-        made, wait = self.transport.requests - before, self.transport.mean_wait() or 0.0
-        if wait >= FAN_OUT_WAIT:
-            workers = max_workers  # round trips to hide
-        elif made > 1:
-            # Several requests and writes each, from a server next door: about a thread per
-            # core overlaps its and the disk's time with ours; more only contend.
-            workers = min(max_workers, os.cpu_count() or 1)
-        else:
-            workers = 1
-        answers.update(zip(refs[1:], _concurrently(one, refs[1:], workers), strict=True))
-        return answers
+        fetched = self._fetch_ahead(refs)
+        try:
+            before = self.transport.requests
+            answers = {ref: one(ref) for ref in refs[:1]}
+            made, wait = self.transport.requests - before, self.transport.mean_wait() or 0.0
+            if wait >= FAN_OUT_WAIT:
+                workers = max_workers  # round trips to hide
+            elif made > 1 or fetched:
+                # Several files and writes each, from a server next door: about a thread per
+                # core overlaps its and the disk's time with ours; more only contend.
+                workers = min(max_workers, os.cpu_count() or 1)
+            else:
+                workers = 1
+            answers.update(zip(refs[1:], _concurrently(one, refs[1:], workers), strict=True))
+            return answers
+        finally:
+            with self._guard:
+                for key in fetched:
+                    self._ahead.pop(key, None)  # what the updates did not take
+
+    def _fetch_ahead(self, refs: list[str]) -> list[tuple[str, str]]:
+        """For the repositories this client has not loaded and the trust dir has nothing of:
+        request the files their first update reads, all at once per server, load
+        ``cryptography`` (their signatures need it) while the servers answer, then keep the
+        answers for :meth:`_load` (see ``prefetch``).  Which repositories, by (server, GUN)."""
+        assert self.transport is not None
+        batches = []
+        for hostport, bases in self._first_loads(refs).items():
+            requests = [(path, f"repository:{gun}:pull")
+                        for (_, gun), base in bases.items() for path in first_read_paths(base)]
+            batch = self.transport.send_batch(hostport, requests, max_length=MAX_AHEAD_SIZE)
+            batches.append((bases, batch))
+        if not batches:
+            return []
+        _load_crypto()  # while the servers answer
+        fetched = []
+        for bases, batch in batches:
+            bodies = batch.bodies()
+            with self._guard:
+                for key, base in bases.items():
+                    ahead = fetched_ahead(base, bodies)
+                    if ahead:
+                        self._ahead[key] = ahead
+                        fetched.append(key)
+        return fetched
+
+    def _first_loads(self, refs: list[str]) -> dict[str, dict[tuple[str, str], str]]:
+        """The repositories of *refs* whose first update is still to come (not loaded by this
+        client, nothing in the trust dir), per server host: (server, GUN) → request path of
+        their metadata directory."""
+        if self.offline:
+            return {}
+        tuf = os.path.join(trust_dir(self.docker_config), "tuf")
+        found: dict[str, dict[tuple[str, str], str]] = {}
+        for text in refs:
+            ref = _as_reference(text)
+            try:
+                server = self.server(ref)
+            except TrustError:
+                continue  # resolving the reference reports it
+            key = (server, ref.name)
+            parts = urllib.parse.urlsplit(server)
+            if (parts.scheme != "https" or not parts.netloc or key in self._repos
+                    or os.path.exists(f"{tuf}/{ref.name}/metadata/root.json")
+                    or (not self.allow_tofu and self.pin_for(ref.name) is None)):
+                continue
+            found.setdefault(parts.netloc, {})[key] = f"{parts.path}/v2/{ref.name}/_trust/tuf/"
+        return found
+
+
+def _load_crypto() -> None:
+    """Import ``crypto`` now; if that fails, the signature check that needs it says why."""
+    with contextlib.suppress(ImportError):
+        from trustbuild.notary import crypto  # noqa: F401
 
 
 T = TypeVar("T")
@@ -301,7 +379,7 @@ def _concurrently(func: Callable[[T], U], items: Sequence[T], workers: int) -> l
     """*func* over *items* on up to *workers* threads, results in order; the first exception
     *func* raises is raised here.  (``concurrent.futures`` costs about 6 ms of imports, a
     tenth of a warm check.)"""
-    if len(items) <= 1:
+    if len(items) <= 1 or workers <= 1:
         return [func(item) for item in items]
     slots: dict[int, U] = {}
     errors: list[BaseException] = []

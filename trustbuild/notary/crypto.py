@@ -43,6 +43,11 @@ _EC_SPKI_PREFIXES = {
     bytes.fromhex("3076301006072a8648ce3d020106052b81040022036200"): ec.SECP384R1(),
 }
 
+# Made once, here: the first ECDSA object loads cryptography's OpenSSL backend (about 5 ms),
+# which then happens with the import, while a batch of requests is out (see client).
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_PSS_SHA256 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT_LENGTH)
+
 _DECODED: dict[tuple[str, str], tuple[PublicKeyObject, tuple[x509.Certificate, ...]]] = {}
 _DECODED_LOCK = threading.Lock()
 MAX_DECODED = 4096
@@ -161,15 +166,14 @@ def _ecdsa(key: PublicKeyObject, sig: bytes, message: bytes) -> bool:
         der = utils.encode_dss_signature(r, s)
     else:
         der = sig  # newer notary signers may write ASN.1 DER
-    key.verify(der, message, ec.ECDSA(hashes.SHA256()))
+    key.verify(der, message, _ECDSA_SHA256)
     return True
 
 
 def _rsapss(key: PublicKeyObject, sig: bytes, message: bytes) -> bool:
     if not isinstance(key, rsa.RSAPublicKey):
         return False
-    key.verify(sig, message, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
-                                         salt_length=PSS_SALT_LENGTH), hashes.SHA256())
+    key.verify(sig, message, _PSS_SHA256, hashes.SHA256())
     return True
 
 

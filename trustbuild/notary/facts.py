@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from trustbuild.notary.cache import atomic_write
+from trustbuild.notary.cache import atomic_write, read_file
 from trustbuild.records import Record
 
 FILE_NAME = ".trustbuild-facts"
@@ -114,7 +114,7 @@ class FactsFile:
     Without a secret (no writable state directory) nothing is read or written."""
 
     def __init__(self, repo_dir: Path, secret: bytes | None) -> None:
-        self.path = repo_dir / FILE_NAME
+        self.path = os.path.join(repo_dir, FILE_NAME)
         self._secret = secret
         self._loaded = b""
         self._learned_at_load = -1
@@ -124,8 +124,7 @@ class FactsFile:
         if self._secret is None:
             return
         try:
-            with self.path.open("rb") as handle:
-                data = handle.read(MAX_FILE_SIZE + 1)
+            data = read_file(self.path, MAX_FILE_SIZE + 1)
         except OSError:
             return
         mac, _, body = data.partition(b"\n")
@@ -202,7 +201,7 @@ def _decode(doc: Mapping[str, Any]) -> tuple[dict[str, KeyFacts], list[str]]:
 
 # -- the secret ---------------------------------------------------------------------------------
 
-_secrets: dict[Path, bytes | None] = {}
+_secrets: dict[str, bytes | None] = {}
 
 
 def user_secret(env: Mapping[str, str]) -> bytes | None:
@@ -215,24 +214,24 @@ def user_secret(env: Mapping[str, str]) -> bytes | None:
         except (RuntimeError, KeyError):  # no HOME and no passwd entry (an arbitrary UID)
             return None
         state = os.path.join(home, ".local", "state")
-    path = Path(state) / "trustbuild" / "facts.key"
+    path = os.path.join(state, "trustbuild", "facts.key")
     with _lock:
         if path not in _secrets:
             _secrets[path] = _read_or_make_secret(path)
         return _secrets[path]
 
 
-def _read_or_make_secret(path: Path) -> bytes | None:
+def _read_or_make_secret(path: str) -> bytes | None:
     for _ in range(2):
         try:
-            secret = path.read_bytes()
+            secret = read_file(path)
             return secret if len(secret) == SECRET_BYTES else None
         except FileNotFoundError:
             pass
         except OSError:
             return None
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             continue  # another process made it meanwhile: read theirs

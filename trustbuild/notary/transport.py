@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from trustbuild import __version__, wire
@@ -36,6 +36,7 @@ from trustbuild.notary.errors import (
     ResponseTooLarge,
     ServerError,
     TLSError,
+    TrustError,
 )
 from trustbuild.records import Record, field
 
@@ -112,6 +113,7 @@ class Transport(Record):
     credentials: Callable[[str], Credentials | None] = field(default=lambda registry: None)
     requests: int = 0  # counted for the benchmarks
     waited: float = 0.0  # seconds between sending requests and their answers, all together
+    timed: int = 0  # the requests ``waited`` covers (not those sent in a batch)
     # Per-server TLS files from the policy, by host:port: (CA, client cert, client key).
     tls_files: dict[str, tuple[Path | None, Path | None, Path | None]] = field(
         default_factory=dict)
@@ -143,7 +145,42 @@ class Transport(Record):
     def mean_wait(self) -> float | None:
         """Mean seconds a request waited for its answer (server time and round trip)."""
         with self._lock:
-            return self.waited / self.requests if self.requests else None
+            return self.waited / self.timed if self.timed else None
+
+    def send_batch(self, hostport: str, requests: Sequence[tuple[str, str]], *,
+                   max_length: int) -> Batch:
+        """Send GETs for *requests* (path, token scope) to *hostport* back to back on one
+        connection, and return before any answer: the server works on them while the caller
+        does something else, then :meth:`Batch.bodies` reads them, in order.
+
+        For fetching ahead: nothing is raised and nothing is retried.  A request without a
+        usable answer (an error status, a failure, more than *max_length* bytes) has none, and
+        the caller asks for it again the usual way."""
+        paths = [path for path, _ in requests]
+        try:
+            hosts = self._connections(hostport)
+            wire_requests = [
+                wire.Connection.encode_request(hosts.hostport, "GET", path,
+                                               self._batch_headers(hostport, scope))
+                for path, scope in requests]
+            conn = hosts.idle() or hosts.connect()
+        except (TrustError, OSError, ValueError):
+            return Batch(None, None, paths, max_length)
+        with self._lock:
+            self.requests += len(requests)
+        try:
+            conn.send(*wire_requests)
+        except OSError:  # ssl.SSLError and timeouts included
+            conn.close()
+            return Batch(None, None, paths, max_length)
+        return Batch(hosts, conn, paths, max_length)
+
+    def _batch_headers(self, hostport: str, scope: str) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT}
+        token = self._cached_token(hostport, scope)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
 
     def _check_status(self, resp: _Response, url: str) -> bytes:
         status = resp.status
@@ -287,6 +324,7 @@ class Transport(Record):
         resp = conn.request(method, path, headers, body)
         with self._lock:
             self.waited += time.monotonic() - started
+            self.timed += 1
         return resp
 
     # -- token auth ---------------------------------------------------------------------------
@@ -401,6 +439,47 @@ def _files_signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
             continue
         out.append((entry.name, stat.st_mtime_ns, stat.st_size))
     return tuple(out)
+
+
+class Batch:
+    """Answers to requests sent back to back on one connection (:meth:`Transport.send_batch`);
+    read them once, in one thread."""
+
+    def __init__(self, hosts: _HostConnections | None, conn: wire.Connection | None,
+                 paths: list[str], max_length: int) -> None:
+        self._hosts, self._conn = hosts, conn
+        self._paths, self._max_length = paths, max_length
+
+    def bodies(self) -> dict[str, bytes]:
+        """The bodies of the 200 answers, by path.  Reading stops at the first answer that is
+        neither a 200 nor a 404, or that breaks off: what follows is left unanswered."""
+        conn, self._conn = self._conn, None
+        found: dict[str, bytes] = {}
+        if conn is None:
+            return found
+        try:
+            for path in self._paths:
+                resp = conn.response("GET")
+                if resp.status not in (200, 404):
+                    break  # auth wanted, or a server error: the usual path deals with it
+                limit = self._max_length if resp.status == 200 else MAX_ERROR_BODY
+                data = resp.read(limit)
+                if len(data) > limit or not resp.complete:
+                    break
+                if resp.status == 200:
+                    found[path] = data
+                if not conn.reusable:
+                    break  # the server closes after this answer
+            else:
+                assert self._hosts is not None
+                self._hosts.release(conn)
+                conn = None
+        except (OSError, wire.ProtocolError):  # ssl.SSLError and timeouts included
+            pass
+        finally:
+            if conn is not None:
+                conn.close()
+        return found
 
 
 class _Retryable(Exception):
