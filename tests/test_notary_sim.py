@@ -548,13 +548,19 @@ def test_a_file_fetched_ahead_counts_only_if_it_is_the_one_listed(
     assert sim.requests_for(other.gun) == FIRST_READS
 
 
-def test_a_tampered_root_fetched_ahead_fails_like_a_fetched_one(
-        sim: SimServer, client: Client) -> None:
-    first, second = repo(sim, "first"), repo(sim, "second")
-    sim.faults["root.json"] = Fault(body=second.files["root.json"], times=1)
-    results = client().resolve_many([ref(first), ref(second)])
-    assert isinstance(results[ref(first)], RootError)  # a root for another GUN
-    assert not isinstance(results[ref(second)], TrustError)
+@pytest.mark.parametrize("bad_answers", [1, 2])
+def test_an_update_that_fails_on_files_fetched_ahead_asks_again_the_usual_way(
+        sim: SimServer, client: Client, bad_answers: int) -> None:
+    """Another repository's root for root.json: in the batch only, the usual request decides;
+    in both, the update fails as it would have without the batch."""
+    mine, other = repo(sim, "mine"), repo(sim, "other")
+    sim.faults["root.json"] = Fault(body=other.files["root.json"], times=bad_answers)
+    answer = client().resolve_many([ref(mine)])[ref(mine)]
+    if bad_answers == 1:
+        assert not isinstance(answer, TrustError) and answer.digest == f"sha256:{DIGEST}"
+    else:
+        assert isinstance(answer, RootError)
+    assert sim.requests_for(mine.gun)[:6] == [*FIRST_READS, "root.json"]
 
 
 @pytest.mark.parametrize("fault", [Fault(truncate_to=10, times=1), Fault(status=503, times=1),

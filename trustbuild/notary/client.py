@@ -184,14 +184,25 @@ class TrustClient(Record):
         return isinstance(known, TrustedRepository) and now > known.expires()
 
     def _load(self, ref: ImageReference, server: str) -> TrustedRepository:
+        with self._guard:
+            ahead = self._ahead.pop((server, ref.name), None)
+        try:
+            return self._update(ref, server, ahead)
+        except TrustError:
+            if ahead is None or not ahead.served:
+                raise
+        # A batch answer that was not what it seemed (a proxy that loses track of pipelined
+        # requests, say) would fail the update; trust data fetched the usual way decides.
+        return self._update(ref, server, None)
+
+    def _update(self, ref: ImageReference, server: str,
+                ahead: FetchedAhead | None) -> TrustedRepository:
         gun = ref.name
         cache_cls = ReadOnlyCache if self.offline else MetadataCache
         cache = cache_cls(trust_dir(self.docker_config), gun)
         assert self.transport is not None
         transport = self.transport
         base = f"{server}/v2/{gun}/_trust/tuf/"
-        with self._guard:
-            ahead = self._ahead.pop((server, gun), None)
 
         class _Fetcher:
             def fetch(self, name: str, max_length: int) -> bytes:

@@ -28,6 +28,7 @@ class FetchedAhead:
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self._files = dict(files)  # by role
+        self.served = False  # whether the update took any
 
     def __len__(self) -> int:
         return len(self._files)
@@ -44,6 +45,7 @@ class FetchedAhead:
             return None
         if digest and hashlib.sha256(data).hexdigest() != digest:
             return None
+        self.served = True
         return data
 
 
