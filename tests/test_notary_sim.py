@@ -603,6 +603,24 @@ def test_nothing_is_fetched_ahead_offline_or_when_cached(sim: SimServer,
     assert sim.log == []
 
 
+@pytest.mark.parametrize("damage", [b"", b'{"signed": {"_type": "Ro'])
+def test_a_torn_cached_root_stops_the_repository_until_the_user_acts(
+        sim: SimServer, client: Client, config: Path, damage: bytes) -> None:
+    """The cache is not flushed to disk; a crash can leave the root empty or cut.  It is the
+    anchor: fail closed, say what to do, and never fetch a replacement unasked."""
+    r = repo(sim, "torn")
+    client().resolve(ref(r))
+    cached = config / "trust" / "tuf" / r.gun / "metadata" / "root.json"
+    cached.write_bytes(damage)
+    sim.log.clear()
+    answer = client().resolve_many([ref(r)])[ref(r)]
+    assert isinstance(answer, RootError)
+    assert "trust anchor" in str(answer) and "remove it" in str(answer)
+    assert "root.json" not in sim.requests_for(r.gun)
+    cached.unlink()
+    assert client().resolve(ref(r)).digest == f"sha256:{DIGEST}"
+
+
 def test_many_references_concurrently_each_repository_once(sim: SimServer,
                                                            client: Client) -> None:
     repos = [repo(sim, f"many{i}") for i in range(6)]

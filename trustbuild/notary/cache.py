@@ -1,9 +1,8 @@
 """The trust cache in docker's and the notary CLI's layout, shared with them.
 
 ``<trust dir>/tuf/<gun>/metadata/<role>.json`` (delegations under ``targets/``), holding the
-exact bytes the server served.  Writes are atomic (a temp file renamed into place; the root is
-flushed to disk first), and one process at a time updates a repository (an ``flock`` on
-``tuf/<gun>/.trustbuild.lock``).
+exact bytes the server served.  Writes are atomic (a temp file renamed into place), and one
+process at a time updates a repository (an ``flock`` on ``tuf/<gun>/.trustbuild.lock``).
 """
 
 from __future__ import annotations
@@ -19,12 +18,10 @@ from trustbuild.notary.errors import MetadataError
 LOCK_FILE = ".trustbuild.lock"
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int,
-                 durable: bool = False) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int) -> None:
     """*data* to *path* through a temp file renamed into place, so that readers (docker and
-    the notary CLI too) see the old file or the new one, never part of one.  *durable*
-    flushes it to disk first.  (``tempfile`` would load ``shutil`` and its compression
-    modules, 4-10 ms of a first run, for a name.)"""
+    the notary CLI too) see the old file or the new one, never part of one.  (``tempfile``
+    would load ``shutil`` and its compression modules, 4-10 ms of a first run, for a name.)"""
     directory, name = os.path.split(os.fspath(path))
     tmp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(6).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
@@ -34,8 +31,6 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int,
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            if durable:
-                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -86,10 +81,10 @@ class MetadataCache:
             if directory not in self._made:
                 os.makedirs(directory, exist_ok=True)
                 self._made.add(directory)
-            # The trust anchor must survive a crash whole.  Any other role is checked
-            # against its parent's hash before use and fetched again if it was lost, so it
-            # is not worth a disk flush on every update.
-            atomic_write(path, data, mode=0o644, durable=role == "root")
+            # Not flushed to disk, as docker and the notary CLI do not: a file a crash lost
+            # is fetched again, and a root a crash left torn stops every update of the
+            # repository until it is restored or removed (see TrustedRepository).
+            atomic_write(path, data, mode=0o644)
         except OSError as exc:
             raise MetadataError(f"cannot write cached {role} metadata: {exc}") from None
 

@@ -125,7 +125,14 @@ class TrustedRepository:
     def _load_root(self) -> None:
         cached = self._cache.load("root")
         if cached is not None:
-            root = parse_root(cached)
+            try:
+                root = parse_root(cached)
+            except MetadataError as exc:
+                # The anchor: nothing is trusted past it, and nothing replaces it unasked.
+                raise RootError(f"the cached root (metadata/root.json in the trust dir) is "
+                                f"unreadable: {exc}; it is this repository's trust anchor, so "
+                                "restore it, or remove it to trust the server's root again"
+                                ) from None
             check_root(root, self.gun, self._now, pin=self._pin)
             self.root = root
             if self._now > root.expires:
