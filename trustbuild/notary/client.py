@@ -370,10 +370,19 @@ class TrustClient(Record):
             parts = urllib.parse.urlsplit(server)
             if (parts.scheme != "https" or not parts.netloc or key in self._repos
                     or os.path.exists(f"{tuf}/{ref.name}/metadata/root.json")
-                    or (not self.allow_tofu and self.pin_for(ref.name) is None)):
+                    or not self._may_fetch_root(ref.name)):
                 continue
             found.setdefault(parts.netloc, {})[key] = f"{parts.path}/v2/{ref.name}/_trust/tuf/"
         return found
+
+    def _may_fetch_root(self, gun: str) -> bool:
+        """Whether an update may take a root from the server: trust on first use, or a pin."""
+        if self.allow_tofu:
+            return True
+        try:
+            return self.pin_for(gun) is not None
+        except TrustError:
+            return False  # the update reports the pin's problem
 
 
 def _load_crypto() -> None:
