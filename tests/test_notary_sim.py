@@ -535,6 +535,21 @@ def test_a_first_use_asks_for_every_file_at_once_and_nothing_after(
         assert sim.requests_for(r.gun) == FIRST_READS
 
 
+def test_many_first_uses_go_out_in_several_batches(sim: SimServer, client: Client,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each batch is sent whole before its answers are read, so it is kept small enough for
+    the sockets' buffers; every repository is still fetched ahead."""
+    import trustbuild.notary.client as client_module
+
+    monkeypatch.setattr(client_module, "REPOSITORIES_PER_BATCH", 2)
+    repos = [repo(sim, f"many-ahead{i}") for i in range(5)]
+    results = client().resolve_many([ref(r) for r in repos])
+    assert [v.digest for v in results.values() if not isinstance(v, TrustError)] \
+        == [f"sha256:{DIGEST}"] * 5
+    for r in repos:
+        assert sim.requests_for(r.gun) == FIRST_READS
+
+
 def test_a_file_fetched_ahead_counts_only_if_it_is_the_one_listed(
         sim: SimServer, client: Client) -> None:
     """Another repository's snapshot, valid and signed, comes back for one repository's

@@ -23,6 +23,7 @@ from trustbuild.notary.errors import NoTrustData, PolicyRefusal, TrustError
 from trustbuild.notary.facts import FactsFile, user_secret
 from trustbuild.notary.prefetch import (
     MAX_AHEAD_SIZE,
+    REPOSITORIES_PER_BATCH,
     FetchedAhead,
     fetched_ahead,
     first_read_paths,
@@ -297,7 +298,8 @@ class TrustClient(Record):
         resolved on one thread and one connection, faster than paying for more TLS handshakes
         and thread hand-offs, and a first use (files fetched ahead, or several requests, and
         disk writes each) on about a thread per core."""
-        refs = list(dict.fromkeys(str(_as_reference(r)) for r in references))
+        parsed = {str(ref): ref for ref in map(_as_reference, references)}
+        refs = list(parsed)
 
         def one(text: str) -> TrustedDigest | TrustError:
             try:
@@ -306,7 +308,7 @@ class TrustClient(Record):
                 return exc
 
         assert self.transport is not None
-        fetched = self._fetch_ahead(refs)
+        fetched = self._fetch_ahead(list(parsed.values()))
         try:
             before = self.transport.requests
             answers = {ref: one(ref) for ref in refs[:1]}
@@ -326,18 +328,21 @@ class TrustClient(Record):
                 for key in fetched:
                     self._ahead.pop(key, None)  # what the updates did not take
 
-    def _fetch_ahead(self, refs: list[str]) -> list[tuple[str, str]]:
+    def _fetch_ahead(self, refs: list[ImageReference]) -> list[tuple[str, str]]:
         """For the repositories this client has not loaded and the trust dir has nothing of:
         request the files their first update reads, all at once per server, load
         ``cryptography`` (their signatures need it) while the servers answer, then keep the
         answers for :meth:`_load` (see ``prefetch``).  Which repositories, by (server, GUN)."""
         assert self.transport is not None
         batches = []
-        for hostport, bases in self._first_loads(refs).items():
-            requests = [(path, f"repository:{gun}:pull")
-                        for (_, gun), base in bases.items() for path in first_read_paths(base)]
-            batch = self.transport.send_batch(hostport, requests, max_length=MAX_AHEAD_SIZE)
-            batches.append((bases, batch))
+        for hostport, found in self._first_loads(refs).items():
+            items = list(found.items())
+            for start in range(0, len(items), REPOSITORIES_PER_BATCH):
+                bases = dict(items[start:start + REPOSITORIES_PER_BATCH])
+                requests = [(path, f"repository:{gun}:pull") for (_, gun), base
+                            in bases.items() for path in first_read_paths(base)]
+                batches.append((bases, self.transport.send_batch(
+                    hostport, requests, max_length=MAX_AHEAD_SIZE)))
         if not batches:
             return []
         _load_crypto()  # while the servers answer
@@ -352,7 +357,8 @@ class TrustClient(Record):
                         fetched.append(key)
         return fetched
 
-    def _first_loads(self, refs: list[str]) -> dict[str, dict[tuple[str, str], str]]:
+    def _first_loads(self, refs: list[ImageReference]
+                     ) -> dict[str, dict[tuple[str, str], str]]:
         """The repositories of *refs* whose first update is still to come (not loaded by this
         client, nothing in the trust dir), per server host: (server, GUN) → request path of
         their metadata directory."""
@@ -360,8 +366,7 @@ class TrustClient(Record):
             return {}
         tuf = os.path.join(trust_dir(self.docker_config), "tuf")
         found: dict[str, dict[tuple[str, str], str]] = {}
-        for text in refs:
-            ref = _as_reference(text)
+        for ref in refs:
             try:
                 server = self.server(ref)
             except TrustError:

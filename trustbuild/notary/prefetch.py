@@ -21,6 +21,10 @@ import hashlib
 # The files an update of a repository with nothing cached reads, by their current names.
 FIRST_READS = ("root", "timestamp", "snapshot", "targets", "targets/releases")
 MAX_AHEAD_SIZE = 4 * 1024 * 1024
+# Repositories per batch (one connection each).  All requests go out before any answer is
+# read, so a batch must fit in the sockets' buffers: a server that stops reading requests
+# while its answers wait would otherwise stall both sides until the read timeout.
+REPOSITORIES_PER_BATCH = 32
 
 
 class FetchedAhead:

@@ -129,10 +129,7 @@ class Transport(Record):
                                f"scheme: {url}")
         hostport = parts.netloc
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = {"User-Agent": USER_AGENT}
-        token = self._cached_token(hostport, scope)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        headers = self._get_headers(hostport, scope)
         resp = self._request(hostport, path, headers, max_length)
         if resp.status == 401 and resp.challenge:
             headers["Authorization"] = self._authorize(hostport, resp.challenge, scope,
@@ -161,7 +158,7 @@ class Transport(Record):
             hosts = self._connections(hostport)
             wire_requests = [
                 wire.Connection.encode_request(hosts.hostport, "GET", path,
-                                               self._batch_headers(hostport, scope))
+                                               self._get_headers(hostport, scope))
                 for path, scope in requests]
             conn = hosts.idle() or hosts.connect()
         except (TrustError, OSError, ValueError):
@@ -175,7 +172,8 @@ class Transport(Record):
             return Batch(None, None, paths, max_length)
         return Batch(hosts, conn, paths, max_length)
 
-    def _batch_headers(self, hostport: str, scope: str) -> dict[str, str]:
+    def _get_headers(self, hostport: str, scope: str) -> dict[str, str]:
+        """A GET's headers: who asks, and the token for *scope* if one is held."""
         headers = {"User-Agent": USER_AGENT}
         token = self._cached_token(hostport, scope)
         if token:
