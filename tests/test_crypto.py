@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -48,12 +46,3 @@ def test_a_point_off_the_curve_is_refused() -> None:
     with pytest.raises(MetadataError):
         crypto.decode("ecdsa", base64.b64encode(bytes(der)).decode())
 
-
-def test_ecdsa_keys_need_no_serialization_package() -> None:
-    der = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(*SPKI)
-    script = ("import sys\nfrom trustbuild.notary import crypto\n"
-              f"crypto.key_facts('ecdsa', {base64.b64encode(der).decode()!r})\n"
-              "print('cryptography.hazmat.primitives.serialization' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "False"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trustbuild.docker_args import BuildCommand, UsageError, is_remote_context
@@ -27,7 +28,6 @@ from trustbuild.errors import DockerfileError
 from trustbuild.exitcodes import for_report
 from trustbuild.notary.client import TrustClient
 from trustbuild.plan import CheckReport, ImageVerdict, check_dockerfile
-from trustbuild.records import Record, replace
 from trustbuild.runner import (
     choose_builder,
     docker_binary,
@@ -40,7 +40,8 @@ from trustbuild.runner import (
 Say = Callable[[str], None]
 
 
-class Dockerfile(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Dockerfile:
     """The Dockerfile a build uses: its text and where it came from (None: stdin)."""
 
     text: str
@@ -159,7 +160,8 @@ def pin(path: str = ".", *, dockerfile: str | None = None,
                  config=config).pinned()
 
 
-class BuildResult(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class BuildResult:
     exit_code: int
     report: CheckReport | None  # None when the command line was refused before checking
 

@@ -8,8 +8,9 @@ trustbuild interprets ``-f/--file``, ``--build-arg``, ``--target``, ``--platform
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from trustbuild.errors import TrustbuildError
-from trustbuild.records import Record, field
 
 # Long flags that take a value (docker build, BuildKit's extra flags, docker buildx build).
 VALUE_FLAGS = frozenset({
@@ -33,14 +34,16 @@ class UsageError(TrustbuildError):
     """A command line docker would reject, or one trustbuild cannot build safely."""
 
 
-class Flag(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Flag:
     name: str  # long name
     value: str | None
     start: int  # index of the first word of this flag in argv
     stop: int  # one past its last word
 
 
-class BuildCommand(Record):
+@dataclass(slots=True)
+class BuildCommand:
     argv: list[str]
     flags: list[Flag] = field(default_factory=list)
     context: str | None = None

@@ -7,6 +7,7 @@ all start here, so the CLI and the library take the same path.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from trustbuild.dockerfile import Builder, BuildOptions, ImagePull, analyse
@@ -14,7 +15,6 @@ from trustbuild.dockerfile.pinning import PinnedDockerfile, pin
 from trustbuild.dockerfile.pulls import LiteralBase
 from trustbuild.notary.client import TrustedDigest
 from trustbuild.notary.errors import NoTrustData, Refused, TrustError
-from trustbuild.records import Record, field
 
 TRUSTED = "trusted"
 ALLOWED = "allowed"  # no trust data, but the policy lists the image as an exception
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 Resolver = Callable[[Iterable[str]], Mapping[str, "TrustedDigest | TrustError"]]
 
 
-class ImageVerdict(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class ImageVerdict:
     pull: ImagePull
     status: str
     trusted: TrustedDigest | None = None
@@ -62,7 +63,8 @@ class ImageVerdict(Record, frozen=True):
         }
 
 
-class CheckReport(Record):
+@dataclass(slots=True)
+class CheckReport:
     dockerfile: str
     text: str
     builder: Builder

@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from trustbuild.errors import TrustbuildError
-from trustbuild.records import Record, field
 from trustbuild.reference import ImageReference
 
 PROJECT_FILE = ".trustbuild.toml"
@@ -39,7 +39,8 @@ class PolicyError(TrustbuildError):
     """A policy file that cannot be used: the message names the file and the key."""
 
 
-class Glob(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Glob:
     """``*`` matches within one path segment, ``**`` across segments, ``?`` one character."""
 
     text: str
@@ -71,14 +72,16 @@ class Glob(Record, frozen=True):
         return self.regex.match(value) is not None
 
 
-class Sourced(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Sourced:
     """A setting and the file that set it."""
 
     value: Any
     source: str
 
 
-class ServerRule(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class ServerRule:
     registry: Glob
     url: str | None
     ca: Path | None
@@ -87,7 +90,8 @@ class ServerRule(Record, frozen=True):
     source: str
 
 
-class RepositoryRule(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class RepositoryRule:
     match: Glob
     root_keys: tuple[str, ...]
     root_certs: tuple[Path, ...]
@@ -101,13 +105,15 @@ class RepositoryRule(Record, frozen=True):
         return bool(self.root_keys or self.root_certs or self.root_cas)
 
 
-class ExceptionRule(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class ExceptionRule:
     match: Glob
     reason: str
     source: str
 
 
-class ServerChoice(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class ServerChoice:
     url: str
     ca: Path | None
     client_cert: Path | None
@@ -115,7 +121,8 @@ class ServerChoice(Record, frozen=True):
     source: str
 
 
-class Policy(Record):
+@dataclass(slots=True)
+class Policy:
     files: list[str] = field(default_factory=list)
     tofu: Sourced = field(default_factory=lambda: Sourced(True, "default"))
     mode: Sourced = field(default_factory=lambda: Sourced("enforce", "default"))

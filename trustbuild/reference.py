@@ -8,9 +8,9 @@ and familiar (``alpine:3.19``) forms.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from trustbuild.errors import InvalidReferenceError
-from trustbuild.records import Record
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -34,7 +34,8 @@ DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _LOWER_HEX = re.compile(r"[a-f0-9]+")
 
 
-class ImageReference(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class ImageReference:
     """A normalized reference: ``domain/path[:tag][@digest]``."""
 
     domain: str

@@ -7,10 +7,10 @@ Mirrors BuildKit's ``instructions.Parse`` for ``FROM``, ``ARG``, ``COPY``/``ADD`
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from trustbuild.dockerfile.parser import EMPTY, Flag, Node, ParsedDockerfile, Text
 from trustbuild.errors import DockerfileError
-from trustbuild.records import Record, field
 
 KNOWN_INSTRUCTIONS = frozenset({
     "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label",
@@ -29,7 +29,8 @@ _FIELDS = re.compile(r"[\t\v\f\r ]+")
 _NOT_TRIGGERS = {"onbuild", "from", "maintainer"}
 
 
-class Source(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Source:
     """Where an image reference is written: the raw token and, when it can be rewritten in
     place, its exact span."""
 
@@ -48,12 +49,14 @@ def _source(text: Text, line: int, full_text: str) -> Source:
     return Source(text.value, (start, text.end) if contiguous else None, line, column)
 
 
-class ArgDecl(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class ArgDecl:
     key: str
     value: str | None  # None: declared without a default
 
 
-class FromSpec(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class FromSpec:
     """One ``COPY --from`` or ``RUN --mount …,from=`` value (never variable-expanded)."""
 
     kind: str  # "COPY --from" | "RUN --mount from"
@@ -61,7 +64,8 @@ class FromSpec(Record, frozen=True):
     source: Source
 
 
-class Stage(Record):
+@dataclass(slots=True)
+class Stage:
     index: int
     base: Source  # the FROM base name as written
     name: str | None  # lowercased
@@ -72,7 +76,8 @@ class Stage(Record):
     uses_buildkit_only: list[tuple[int, str]] = field(default_factory=list)
 
 
-class Instructions(Record):
+@dataclass(slots=True)
+class Instructions:
     meta_args: list[tuple[int, list[ArgDecl]]]
     stages: list[Stage]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 
 from trustbuild.dockerfile.shell import Lexer, ShellError
 from trustbuild.errors import DockerfileError
-from trustbuild.records import Record, field
 
 MAX_LINE = 64 * 1024 - 1  # bufio.MaxScanTokenSize - 1
 BOM = "\ufeff"
@@ -27,7 +27,8 @@ _TOKEN_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _GO_SPACE = "\t\n\v\f\r \x85\xa0"
 
 
-class Text(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Text:
     """A string cut from the logical line, with the original offset of each character."""
 
     value: str
@@ -63,7 +64,8 @@ class Text(Record, frozen=True):
 EMPTY = Text("", ())
 
 
-class Flag(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Flag:
     """A leading ``--name[=value]`` word, quotes and escapes removed like BuildKit does."""
 
     name: str
@@ -72,7 +74,8 @@ class Flag(Record, frozen=True):
     value_raw: Text | None  # the part after '=' as written
 
 
-class Heredoc(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Heredoc:
     name: str
     chomp: bool
     expand: bool
@@ -80,7 +83,8 @@ class Heredoc(Record, frozen=True):
     start_line: int  # first body line (1-based), the terminator is after the body
 
 
-class Node(Record):
+@dataclass(slots=True)
+class Node:
     """One instruction (``sub`` holds the instruction of an ``ONBUILD``)."""
 
     keyword: str  # lowercased
@@ -94,14 +98,16 @@ class Node(Record):
     heredocs: list[Heredoc] = field(default_factory=list)
 
 
-class Directive(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Directive:
     name: str
     value: str
     line: int
     value_span: tuple[int, int]
 
 
-class ParsedDockerfile(Record):
+@dataclass(slots=True)
+class ParsedDockerfile:
     text: str
     nodes: list[Node]
     escape: str
@@ -109,7 +115,8 @@ class ParsedDockerfile(Record):
     warnings: list[str]
 
 
-class _Line(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class _Line:
     number: int  # 1-based
     start: int  # offset of the first character
     raw: str  # without the '\n'

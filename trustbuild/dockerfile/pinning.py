@@ -9,14 +9,15 @@ args are known when the build runs.  References that already carry a digest keep
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from trustbuild.dockerfile.pulls import ImagePull, LiteralBase
 from trustbuild.errors import PinError
-from trustbuild.records import Record
 from trustbuild.reference import parse_normalized, validate_digest
 
 
-class Replacement(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Replacement:
     start: int
     end: int
     old: str
@@ -24,7 +25,8 @@ class Replacement(Record, frozen=True):
     line: int
 
 
-class PinnedDockerfile(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class PinnedDockerfile:
     text: str
     replacements: tuple[Replacement, ...]
     # Build args the build must be given for the pins to hold (``BUILDKIT_SYNTAX``).

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from trustbuild.errors import DockerfileError
-from trustbuild.records import Record
 
 _KNOWN_OS = frozenset({"linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris",
                        "illumos", "aix", "android", "ios", "plan9", "dragonfly", "js", "wasip1"})
@@ -17,7 +17,8 @@ _ARCH_ALIASES = {
 }
 
 
-class Platform(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Platform:
     os: str
     arch: str
     variant: str = ""

@@ -12,13 +12,13 @@ import enum
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from trustbuild.dockerfile import instructions as ins
 from trustbuild.dockerfile.parser import ParsedDockerfile, parse
 from trustbuild.dockerfile.platforms import Platform, builtin_args, host_platform, parse_platform
 from trustbuild.dockerfile.shell import Lexer, ShellError
 from trustbuild.errors import DockerfileError, InvalidReferenceError
-from trustbuild.records import Record, field
 from trustbuild.reference import ImageReference, parse_normalized
 
 
@@ -27,7 +27,8 @@ class Builder(enum.Enum):
     CLASSIC = "classic"
 
 
-class BuildOptions(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
     """The parts of a ``docker build`` command line that decide what is pulled."""
 
     build_args: Mapping[str, str] = field(default_factory=dict)
@@ -40,7 +41,8 @@ class BuildOptions(Record, frozen=True):
     onbuild_triggers: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
-class ImagePull(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class ImagePull:
     """One place where the build resolves an external image."""
 
     reference: ImageReference  # normalized; ``latest`` added when neither tag nor digest
@@ -64,7 +66,8 @@ class ImagePull(Record, frozen=True):
         }
 
 
-class LiteralBase(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class LiteralBase:
     """A FROM whose base name came from build args and names a stage (or scratch): the pinned
     Dockerfile writes the name literally, so no builder can read it another way."""
 
@@ -74,7 +77,8 @@ class LiteralBase(Record, frozen=True):
     line: int
 
 
-class Analysis(Record):
+@dataclass(slots=True)
+class Analysis:
     parsed: ParsedDockerfile
     pulls: list[ImagePull]
     warnings: list[str]
@@ -170,7 +174,8 @@ def _image(text: str, line: int, what: str) -> ImageReference:
         raise DockerfileError(f"failed to parse {what} {text!r}: {exc}", line) from None
 
 
-class _StageState(Record):
+@dataclass(slots=True)
+class _StageState:
     stage: ins.Stage
     base_text: str  # expanded
     base_stage: int | None  # index of the stage it builds on

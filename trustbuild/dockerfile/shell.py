@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-
-from trustbuild.records import Record, field
+from dataclasses import dataclass, field
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 
@@ -18,7 +17,8 @@ class ShellError(Exception):
     """A word BuildKit's lexer rejects; the message is BuildKit's."""
 
 
-class Lexer(Record):
+@dataclass(slots=True)
+class Lexer:
     escape: str = "\\"
     raw_quotes: bool = False
     raw_escapes: bool = False
@@ -31,7 +31,8 @@ class Lexer(Record):
         return _Word(self, word, env).run()[1]
 
 
-class _Words(Record):
+@dataclass(slots=True)
+class _Words:
     word: str = ""
     words: list[str] = field(default_factory=list)
     in_word: bool = False

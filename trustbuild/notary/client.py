@@ -12,6 +12,7 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -31,7 +32,6 @@ from trustbuild.notary.prefetch import (
 from trustbuild.notary.repository import SignedTarget, TrustedRepository
 from trustbuild.notary.roots import RootPin
 from trustbuild.notary.transport import Transport, TransportConfig
-from trustbuild.records import Record, field
 from trustbuild.reference import ImageReference, parse_normalized
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = No
     return f"https://{ref.domain}"
 
 
-class TrustedDigest(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class TrustedDigest:
     """A reference resolved through trust data."""
 
     reference: ImageReference  # as asked, normalized
@@ -94,7 +95,8 @@ class TrustedDigest(Record, frozen=True):
                               self.digest)
 
 
-class TrustClient(Record):
+@dataclass(slots=True)
+class TrustClient:
     """Resolve references through Docker Content Trust.
 
     ``offline``: use only cached metadata, and only while none of it has expired.

@@ -13,17 +13,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from trustbuild.notary.errors import AuthenticationError
-from trustbuild.records import Record
 
 HUB_KEY = "https://index.docker.io/v1/"
 HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 HELPER_TIMEOUT = 30
 
 
-class Credentials(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Credentials:
     username: str = ""
     password: str = ""
     identity_token: str = ""

@@ -25,12 +25,12 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from trustbuild.notary.cache import atomic_write, read_file
-from trustbuild.records import Record
 
 FILE_NAME = ".trustbuild-facts"
 SECRET_BYTES = 32
@@ -39,7 +39,8 @@ MAX_FILE_SIZE = 4 * 1024 * 1024
 FORMAT = 1
 
 
-class CertificateFacts(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class CertificateFacts:
     """A root certificate key as notary's root checks see it, but for the clock."""
 
     common_name: str
@@ -50,7 +51,8 @@ class CertificateFacts(Record, frozen=True):
     reencoded_b64: str  # the chain as Go writes PEM (notary recomputes key IDs from it)
 
 
-class KeyFacts(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class KeyFacts:
     spki_b64: str  # the public key itself: two keys over one public key count once
     certificate: CertificateFacts | None
 

@@ -8,15 +8,16 @@ administrative (root and targets) keys.  ``accepted`` marks the digest trustbuil
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass, field
 
 from trustbuild.notary.errors import TrustError
 from trustbuild.notary.repository import ACCEPTED_ROLES, TrustedRepository
-from trustbuild.records import Record, field
 
 ADMIN = "Repo Admin"
 
 
-class TagSignature(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class TagSignature:
     tag: str
     digest: str
     size: int
@@ -27,7 +28,8 @@ class TagSignature(Record, frozen=True):
         return ADMIN if self.role in ACCEPTED_ROLES else self.role.removeprefix("targets/")
 
 
-class RepositoryReport(Record):
+@dataclass(slots=True)
+class RepositoryReport:
     name: str
     server: str
     signatures: list[TagSignature] = field(default_factory=list)

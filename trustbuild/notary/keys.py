@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from trustbuild.notary import canonical, facts
 from trustbuild.notary.errors import MetadataError
 from trustbuild.notary.facts import CertificateFacts, KeyFacts
-from trustbuild.records import Record, field
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -44,7 +44,8 @@ def key_id(keytype: str, public_b64: str) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-class PublicKey(Record, frozen=True):
+@dataclass(frozen=True)  # no slots: keyid and spki are cached properties
+class PublicKey:
     keytype: str
     public_b64: str
     facts: KeyFacts = field(repr=False, compare=False)

@@ -13,6 +13,7 @@ import hmac
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -26,7 +27,6 @@ from trustbuild.notary.errors import (
     SignatureError,
 )
 from trustbuild.notary.keys import PublicKey, parse_key
-from trustbuild.records import Record, field
 
 ROLE_TYPES = {"root": "Root", "targets": "Targets", "snapshot": "Snapshot",
               "timestamp": "Timestamp"}
@@ -36,13 +36,15 @@ _EXPIRES = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z")
 
 
-class Signature(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Signature:
     keyid: str
     method: str
     sig: bytes
 
 
-class Envelope(Record, frozen=True):
+@dataclass(frozen=True)  # no slots: signed_bytes is a cached_property
+class Envelope:
     """A metadata file: its exact bytes and their SHA-256, the fields, the signatures."""
 
     raw: bytes
@@ -104,7 +106,8 @@ def parse_expires(value: Any, role: str) -> datetime:
     return stamp
 
 
-class FileMeta(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class FileMeta:
     length: int
     hashes: Mapping[str, bytes]
 
@@ -160,12 +163,14 @@ def _whole(value: Any, what: str, minimum: int = 0) -> int:
     return int(value)
 
 
-class RoleKeys(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class RoleKeys:
     keyids: tuple[str, ...]
     threshold: int
 
 
-class Delegation(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Delegation:
     name: str
     keyids: tuple[str, ...]
     threshold: int
@@ -175,7 +180,8 @@ class Delegation(Record, frozen=True):
         return any(target.startswith(p) for p in self.paths)
 
 
-class Signed(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Signed:
     """What every role has."""
 
     role: str
@@ -193,21 +199,25 @@ class Signed(Record, frozen=True):
                                 f"{previous.version} seen before")
 
 
-class Root(Signed, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Root(Signed):
     keys: Mapping[str, PublicKey] = field(default_factory=dict)
     roles: Mapping[str, RoleKeys] = field(default_factory=dict)
     consistent_snapshot: bool = False
 
 
-class Timestamp(Signed, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Timestamp(Signed):
     snapshot: FileMeta | None = None
 
 
-class Snapshot(Signed, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Snapshot(Signed):
     meta: Mapping[str, FileMeta] = field(default_factory=dict)
 
 
-class Targets(Signed, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Targets(Signed):
     targets: Mapping[str, FileMeta] = field(default_factory=dict)
     delegation_keys: Mapping[str, PublicKey] = field(default_factory=dict)
     delegations: tuple[Delegation, ...] = ()

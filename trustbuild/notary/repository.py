@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
@@ -46,7 +47,6 @@ from trustbuild.notary.metadata import (
     verify_signatures,
 )
 from trustbuild.notary.roots import RootPin, check_root
-from trustbuild.records import Record
 
 MAX_ROOT_SIZE = 1024 * 1024
 MAX_TIMESTAMP_SIZE = 1024 * 1024
@@ -70,7 +70,8 @@ class Cache(Protocol):
     def store(self, role: str, data: bytes) -> None: ...
 
 
-class SignedTarget(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class SignedTarget:
     tag: str
     digest: str  # sha256:<hex>
     size: int

@@ -10,12 +10,12 @@ previous root's root keys and a threshold of its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from trustbuild.notary.errors import RootError, SignatureError
 from trustbuild.notary.keys import PublicKey, parse_key
 from trustbuild.notary.metadata import RoleKeys, Root, verify_signatures
-from trustbuild.records import Record
 
 NOT_BEFORE_SLACK = timedelta(days=1)
 
@@ -24,7 +24,8 @@ NOT_BEFORE_SLACK = timedelta(days=1)
 RootPin = Callable[[Root, Mapping[str, PublicKey]], Mapping[str, PublicKey]]
 
 
-class RootLeaves(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class RootLeaves:
     """The root keys of *root* that pass the certificate checks, by recomputed key ID."""
 
     keys: Mapping[str, PublicKey]

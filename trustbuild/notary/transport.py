@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from trustbuild import __version__, wire
@@ -38,7 +39,6 @@ from trustbuild.notary.errors import (
     TLSError,
     TrustError,
 )
-from trustbuild.records import Record, field
 
 USER_AGENT = f"trustbuild/{__version__}"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -50,7 +50,8 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 _STALE = (wire.RemoteClosed, ConnectionResetError, BrokenPipeError)
 
 
-class TransportConfig(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
     docker_config: Path
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
@@ -58,12 +59,14 @@ class TransportConfig(Record, frozen=True):
     backoff: float = 0.25
 
 
-class _Token(Record):
+@dataclass(slots=True)
+class _Token:
     value: str
     expires_at: float
 
 
-class _Response(Record, frozen=True):
+@dataclass(frozen=True, slots=True)
+class _Response:
     status: int
     body: bytes
     challenge: str  # WWW-Authenticate
@@ -106,7 +109,8 @@ class _HostConnections:
         conn.close()
 
 
-class Transport(Record):
+@dataclass(slots=True)
+class Transport:
     """Thread-safe: share one per process."""
 
     config: TransportConfig
