@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.stack.publisher import Published, Publisher  # noqa: E402
 from tests.stack.services import DOCKER_CLI, Stack, running_stack  # noqa: E402
-from trustbuild.notary.client import TrustClient  # noqa: E402
+from trustbuild._internal.notary.client import TrustClient  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 SIZES = (1, 5, 20)

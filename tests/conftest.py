@@ -16,13 +16,13 @@ from tests.notarysim.server import SimServer, TLSFiles, make_tls, serving
 from tests.stack.catalog import Catalog, publish_catalog
 from tests.stack.publisher import Publisher
 from tests.stack.services import Stack, StackError, running_stack
-from trustbuild.notary.client import TrustClient
-from trustbuild.notary.transport import Transport, TransportConfig
+from trustbuild._internal.notary.client import TrustClient
+from trustbuild._internal.notary.transport import Transport, TransportConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 Client = Callable[..., TrustClient]
 
-# trustbuild keeps a per-user secret under $XDG_STATE_HOME (trustbuild.notary.facts): never
+# trustbuild keeps a per-user secret under $XDG_STATE_HOME (notary/facts.py): never
 # the real home's during tests.
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="trustbuild-test-state-")
 atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)

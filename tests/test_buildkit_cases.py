@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXTURES
-from trustbuild.dockerfile import BuildOptions, find_pulls
+from trustbuild._internal.dockerfile import BuildOptions, find_pulls
 from trustbuild.errors import DockerfileError
 
 CASES = json.loads((FIXTURES / "buildkit-dockerfile-cases.json").read_text())["cases"]

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from tests.stack.catalog import Catalog
 from tests.stack.services import Stack
-from trustbuild.notary import canonical
-from trustbuild.notary.keys import key_id, parse_key
-from trustbuild.notary.metadata import Envelope
+from trustbuild._internal.notary import canonical
+from trustbuild._internal.notary.keys import key_id, parse_key
+from trustbuild._internal.notary.metadata import Envelope
+from trustbuild.errors import CanonicalJSONError
 
 
 def test_escapes_only_quote_and_backslash() -> None:
@@ -31,7 +32,7 @@ def test_keys_sorted_by_utf8_bytes_no_whitespace() -> None:
 def test_integral_floats_are_integers_other_numbers_refused() -> None:
     assert canonical.encode({"v": 3.0}) == b'{"v":3}'
     for bad in (1.5, float("inf"), 2**53, -(2**60)):
-        with pytest.raises(canonical.CanonicalJSONError):
+        with pytest.raises(CanonicalJSONError):
             canonical.encode({"v": bad})
 
 
@@ -43,7 +44,7 @@ def test_lone_surrogates_become_replacement_characters_like_go() -> None:
 @pytest.mark.parametrize("doc", [b'{"a":1,"a":2}', b'{"version":1,"Version":2}',
                                  b'{"a":NaN}', b"\xff"])
 def test_parsing_refuses_ambiguous_documents(doc: bytes) -> None:
-    with pytest.raises(canonical.CanonicalJSONError):
+    with pytest.raises(CanonicalJSONError):
         canonical.loads(doc)
 
 

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import trustbuild
-from trustbuild.cli import main
+from trustbuild._internal.cli import main
 
 
 def test_version() -> None:
@@ -33,7 +33,7 @@ def test_python_dash_m() -> None:
 def test_fast_exit_keeps_exit_codes_and_flushes_output(code: object, status: int,
                                                        err: str) -> None:
     """The docker-style commands end with os._exit: nothing written may be lost."""
-    script = ("import sys\nfrom trustbuild.commands import exit_now\n"
+    script = ("import sys\nfrom trustbuild._internal.commands import exit_now\n"
               f"sys.stdout.write('x' * 200000)\nexit_now({code!r})\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=False)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
-from trustbuild.cli import main
+from trustbuild._internal.cli import main
 
 DIGEST = hashlib.sha256(b"base").hexdigest()
 

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
-from trustbuild.cli import main
-from trustbuild.exitcodes import TRUST_ERROR as EXIT_TRUST_ERROR
-from trustbuild.exitcodes import UNTRUSTED as EXIT_UNTRUSTED
+from trustbuild._internal.cli import main
+from trustbuild._internal.exitcodes import TRUST_ERROR as EXIT_TRUST_ERROR
+from trustbuild._internal.exitcodes import UNTRUSTED as EXIT_UNTRUSTED
 
 D1 = hashlib.sha256(b"one").hexdigest()
 D2 = hashlib.sha256(b"two").hexdigest()

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from trustbuild.cli import main
-from trustbuild.dockerfile.platforms import host_platform
-from trustbuild.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
-from trustbuild.exitcodes import USAGE as EXIT_USAGE
+from trustbuild._internal.cli import main
+from trustbuild._internal.dockerfile.platforms import host_platform
+from trustbuild._internal.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
+from trustbuild._internal.exitcodes import USAGE as EXIT_USAGE
 
 MULTI_STAGE = """\
 ARG REGISTRY=reg.example:5000

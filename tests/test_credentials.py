@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from trustbuild.notary.credentials import Credentials, registry_credentials
-from trustbuild.notary.errors import AuthenticationError
+from trustbuild._internal.notary.credentials import Credentials, registry_credentials
+from trustbuild.errors import AuthenticationError
 
 
 def _config(tmp_path: Path, data: dict[str, object]) -> Path:

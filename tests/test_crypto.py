@@ -1,4 +1,4 @@
-"""trustbuild.notary.crypto reads keys exactly as cryptography's general DER parser does."""
+"""notary.crypto reads keys exactly as cryptography's general DER parser does."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from trustbuild.notary import crypto
-from trustbuild.notary.errors import MetadataError
+from trustbuild._internal.notary import crypto
+from trustbuild.errors import MetadataError
 
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.stack.services import DOCKER_CLI, ensure_packages
-from trustbuild.docker_args import UsageError, is_remote_context, parse
+from trustbuild._internal.docker_args import is_remote_context, parse
+from trustbuild.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXTURES
+from trustbuild._internal.reference import parse_normalized
 from trustbuild.errors import TrustbuildError
-from trustbuild.reference import parse_normalized
 
 dockerfile_parse = pytest.importorskip("dockerfile_parse", reason="dev dependency")
 

@@ -1,4 +1,4 @@
-"""Which docker engine endpoints trustbuild asks directly (trustbuild.engine)."""
+"""Which docker engine endpoints trustbuild asks directly (trustbuild._internal.engine)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trustbuild.engine import DEFAULT_SOCKET, image_config, local_socket
+from trustbuild._internal.engine import DEFAULT_SOCKET, image_config, local_socket
 
 
 @pytest.mark.parametrize(("env", "config", "expected"), [

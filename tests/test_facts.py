@@ -1,4 +1,4 @@
-"""Facts kept between runs (trustbuild.notary.facts): they save work and never grant trust.
+"""Facts kept between runs (notary/facts.py): they save work and never grant trust.
 
 Each test plays two "processes" by clearing the in-process memo between clients.
 """
@@ -19,8 +19,8 @@ import pytest
 from tests.conftest import Client
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
-from trustbuild.notary import crypto, facts
-from trustbuild.notary.errors import MetadataError, RootError, SignatureError
+from trustbuild._internal.notary import crypto, facts
+from trustbuild.errors import MetadataError, RootError, SignatureError
 
 REGISTRY = "reg.example:5000"
 DIGEST = hashlib.sha256(b"image manifest").hexdigest()
@@ -220,7 +220,7 @@ def test_a_warm_check_does_not_import_cryptography(sim: SimServer, config: Path)
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from trustbuild.notary import TrustClient\n"
+        "from trustbuild._internal.notary import TrustClient\n"
         "c = TrustClient(docker_config=Path(sys.argv[1]), "
         "env={'DOCKER_CONTENT_TRUST_SERVER': sys.argv[2]})\n"
         "print(c.resolve(sys.argv[3]).digest)\n"

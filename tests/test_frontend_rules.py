@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from trustbuild.dockerfile import Builder, BuildOptions, ImagePull, analyse, find_pulls
+from trustbuild._internal.dockerfile import Builder, BuildOptions, ImagePull, analyse, find_pulls
 from trustbuild.errors import DockerfileError
 
 AMD64 = "linux/amd64"

@@ -20,8 +20,8 @@ from tests.notarysim.keys import SimKey, make_key
 from tests.notarysim.repo import SimRepo, file_meta, go_time
 from tests.notarysim.server import Fault, SimServer
 from tests.stack.services import ensure_packages
-from trustbuild.notary.client import TrustClient
-from trustbuild.notary.errors import (
+from trustbuild._internal.notary.client import TrustClient
+from trustbuild.errors import (
     AuthenticationError,
     ExpiredError,
     HashMismatchError,
@@ -462,7 +462,7 @@ def test_401_and_bad_credentials(sim: SimServer, config: Path, password: str | N
 
 
 def test_no_docker_config_dir_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from trustbuild.notary.client import docker_config_dir
+    from trustbuild._internal.notary.client import docker_config_dir
 
     def no_home() -> Path:
         raise RuntimeError("Could not determine home directory.")
@@ -539,7 +539,7 @@ def test_many_first_uses_go_out_in_several_batches(sim: SimServer, client: Clien
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Each batch is sent whole before its answers are read, so it is kept small enough for
     the sockets' buffers; every repository is still fetched ahead."""
-    import trustbuild.notary.client as client_module
+    import trustbuild._internal.notary.client as client_module
 
     monkeypatch.setattr(client_module, "REPOSITORIES_PER_BATCH", 2)
     repos = [repo(sim, f"many-ahead{i}") for i in range(5)]
@@ -662,7 +662,7 @@ def test_fan_out_only_when_there_is_waiting_to_overlap(
         sim: SimServer, client: Client, monkeypatch: pytest.MonkeyPatch, warm: bool,
         delay: float, threshold: float, refuse_batch: bool, workers: int) -> None:
     """(The simulator answers too slowly for the real threshold, so it is set here.)"""
-    import trustbuild.notary.client as client_module
+    import trustbuild._internal.notary.client as client_module
 
     repos = [repo(sim, f"fan{i}") for i in range(4)]
     if warm:
@@ -712,7 +712,7 @@ def test_processes_sharing_one_cache(sim: SimServer, config: Path) -> None:
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from trustbuild.notary import TrustClient\n"
+        "from trustbuild._internal.notary import TrustClient\n"
         "c = TrustClient(docker_config=Path(sys.argv[1]), "
         "env={'DOCKER_CONTENT_TRUST_SERVER': sys.argv[2], "
         "'XDG_STATE_HOME': sys.argv[1] + '-state'})\n"

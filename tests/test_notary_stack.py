@@ -14,8 +14,8 @@ import pytest
 from tests.stack.catalog import Catalog
 from tests.stack.publisher import Published, Publisher
 from tests.stack.services import DOCKER_CLI, Stack, run
-from trustbuild.notary.client import TrustClient
-from trustbuild.notary.errors import NoTrustData
+from trustbuild._internal.notary.client import TrustClient
+from trustbuild.errors import NoTrustData
 
 pytestmark = pytest.mark.stack
 

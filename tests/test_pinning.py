@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trustbuild.dockerfile import (
+from trustbuild._internal.dockerfile import (
     BuildOptions,
     ImagePull,
     Replacement,

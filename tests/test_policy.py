@@ -16,12 +16,12 @@ from cryptography.x509.oid import NameOID
 from tests.notarysim.keys import METHODS, SimKey
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
-from trustbuild.dockerfile import BuildOptions
-from trustbuild.notary.client import TrustClient
-from trustbuild.notary.errors import PolicyRefusal, RootError
-from trustbuild.plan import ALLOWED, REFUSED, check_dockerfile
-from trustbuild.policy import PolicyError, describe_for, load, parse_duration
-from trustbuild.reference import parse_normalized
+from trustbuild._internal.dockerfile import BuildOptions
+from trustbuild._internal.notary.client import TrustClient
+from trustbuild._internal.plan import ALLOWED, REFUSED, check_dockerfile
+from trustbuild._internal.policy import describe_for, load, parse_duration
+from trustbuild._internal.reference import parse_normalized
+from trustbuild.errors import PolicyError, PolicyRefusal, RootError
 
 D1 = hashlib.sha256(b"one").hexdigest()
 D2 = hashlib.sha256(b"two").hexdigest()
@@ -96,7 +96,7 @@ def test_precedence_config_then_project_then_user(tmp_path: Path) -> None:
 
 
 def test_globs() -> None:
-    from trustbuild.policy import Glob
+    from trustbuild._internal.policy import Glob
 
     g = Glob.parse("reg.example:5000/platform/*", "t")
     assert g.matches("reg.example:5000/platform/base")
@@ -285,7 +285,7 @@ def test_offline_grace_is_explicit_and_reported(sim: SimServer, config: Path,
     got = c.resolve(f"{r.gun}:1")
     assert got.offline and any("grace period" in n for n in got.notes)
     strict = TrustClient(docker_config=config, env=env, clock=lambda: later, offline=True)
-    from trustbuild.notary.errors import ExpiredError
+    from trustbuild.errors import ExpiredError
 
     with pytest.raises(ExpiredError):
         strict.resolve(f"{r.gun}:1")
@@ -294,7 +294,7 @@ def test_offline_grace_is_explicit_and_reported(sim: SimServer, config: Path,
 def test_client_certificate_for_the_server_from_policy(tls: Any, tmp_path: Path) -> None:
     """mTLS: the server wants a client certificate; the policy's server rule supplies it."""
     from tests.notarysim.server import make_tls, serving
-    from trustbuild.notary.errors import NetworkError
+    from trustbuild.errors import NetworkError
 
     client_tls = make_tls(tmp_path / "client-tls")
     with serving(SimServer(tls, client_ca=client_tls.ca_cert)) as sim:
@@ -316,7 +316,7 @@ def test_client_certificate_for_the_server_from_policy(tls: Any, tmp_path: Path)
 
 def test_no_home_means_no_user_policy_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """Containers run under an arbitrary UID may have neither HOME nor a passwd entry."""
-    from trustbuild.policy import user_config_path
+    from trustbuild._internal.policy import user_config_path
 
     def no_home() -> Path:
         raise RuntimeError("Could not determine home directory.")

@@ -14,10 +14,10 @@ import pytest
 from tests.stack.catalog import Catalog
 from tests.stack.publisher import Publisher
 from tests.stack.services import DOCKER_CLI, Stack, extra_notary
-from trustbuild.notary.client import TrustClient
-from trustbuild.notary.errors import RootError
-from trustbuild.notary.keys import parse_key
-from trustbuild.policy import load
+from trustbuild._internal.notary.client import TrustClient
+from trustbuild._internal.notary.keys import parse_key
+from trustbuild._internal.policy import load
+from trustbuild.errors import RootError
 
 pytestmark = pytest.mark.stack
 

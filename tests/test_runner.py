@@ -5,9 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from trustbuild.docker_args import UsageError
-from trustbuild.dockerfile import Builder
-from trustbuild.runner import choose_builder, docker_env, parse_bool, pinned_copy, run_docker
+from trustbuild._internal.dockerfile import Builder
+from trustbuild._internal.runner import (
+    choose_builder,
+    docker_env,
+    parse_bool,
+    pinned_copy,
+    run_docker,
+)
+from trustbuild.errors import UsageError
 
 
 def test_docker_gets_the_checked_builder_and_no_content_trust() -> None:

@@ -1,4 +1,4 @@
-"""trustbuild.wire: HTTP/1.1 framing, against canned responses on a socket pair."""
+"""trustbuild._internal.wire: HTTP/1.1 framing, against canned responses on a socket pair."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from trustbuild import wire
+from trustbuild._internal import wire
 
 
 @pytest.fixture()

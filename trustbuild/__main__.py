@@ -1,3 +1,3 @@
-from trustbuild.commands import run
+from trustbuild._internal.commands import run
 
 run()

@@ -20,15 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trustbuild.docker_args import BuildCommand, UsageError, is_remote_context
-from trustbuild.docker_args import parse as parse_docker_args
-from trustbuild.dockerfile import Builder, BuildOptions, analyse
-from trustbuild.dockerfile.pinning import PinnedDockerfile
-from trustbuild.errors import DockerfileError
-from trustbuild.exitcodes import for_report
-from trustbuild.notary.client import TrustClient
-from trustbuild.plan import CheckReport, ImageVerdict, check_dockerfile
-from trustbuild.runner import (
+from trustbuild._internal.docker_args import BuildCommand, is_remote_context
+from trustbuild._internal.docker_args import parse as parse_docker_args
+from trustbuild._internal.dockerfile import Builder, BuildOptions, analyse
+from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
+from trustbuild._internal.exitcodes import for_report
+from trustbuild._internal.notary.client import TrustClient
+from trustbuild._internal.plan import CheckReport, ImageVerdict, check_dockerfile
+from trustbuild._internal.runner import (
     choose_builder,
     docker_binary,
     docker_env,
@@ -36,6 +35,7 @@ from trustbuild.runner import (
     pinned_copy,
     run_docker,
 )
+from trustbuild.errors import DockerfileError, UsageError
 
 Say = Callable[[str], None]
 
@@ -124,7 +124,7 @@ def _refuse_unsupported(cmd: BuildCommand) -> None:
 def trust_client(context: str | None, config: str | None = None,
                  env: Mapping[str, str] | None = None, offline: bool = False) -> TrustClient:
     """A client carrying the effective policy for a build of *context*."""
-    from trustbuild.policy import load
+    from trustbuild._internal.policy import load
 
     env = dict(os.environ if env is None else env)
     return TrustClient(env=env, offline=offline,

@@ -18,15 +18,16 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from trustbuild.notary import canonical
-from trustbuild.notary.errors import (
+from trustbuild._internal.notary import canonical
+from trustbuild._internal.notary.keys import PublicKey, parse_key
+from trustbuild.errors import (
+    CanonicalJSONError,
     ExpiredError,
     HashMismatchError,
     MetadataError,
     RollbackError,
     SignatureError,
 )
-from trustbuild.notary.keys import PublicKey, parse_key
 
 ROLE_TYPES = {"root": "Root", "targets": "Targets", "snapshot": "Snapshot",
               "timestamp": "Timestamp"}
@@ -56,7 +57,7 @@ class Envelope:
     def parse(cls, raw: bytes, role: str) -> Envelope:
         try:
             doc = canonical.loads(raw)
-        except canonical.CanonicalJSONError as exc:
+        except CanonicalJSONError as exc:
             raise MetadataError(f"{role}: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("signed"), dict):
             raise MetadataError(f"{role}: not a signed metadata document")
@@ -72,7 +73,7 @@ class Envelope:
         checked (see ``facts``)."""
         try:
             return canonical.encode(self.signed)
-        except canonical.CanonicalJSONError as exc:
+        except CanonicalJSONError as exc:
             raise MetadataError(f"{self.signed.get('_type', 'metadata')}: {exc}") from None
 
 

@@ -17,26 +17,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from trustbuild.errors import InvalidReferenceError
-from trustbuild.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
-from trustbuild.notary.credentials import registry_credentials
-from trustbuild.notary.errors import NoTrustData, PolicyRefusal, TrustError
-from trustbuild.notary.facts import FactsFile, user_secret
-from trustbuild.notary.prefetch import (
+from trustbuild._internal.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
+from trustbuild._internal.notary.credentials import registry_credentials
+from trustbuild._internal.notary.facts import FactsFile, user_secret
+from trustbuild._internal.notary.prefetch import (
     MAX_AHEAD_SIZE,
     REPOSITORIES_PER_BATCH,
     FetchedAhead,
     fetched_ahead,
     first_read_paths,
 )
-from trustbuild.notary.repository import SignedTarget, TrustedRepository
-from trustbuild.notary.roots import RootPin
-from trustbuild.notary.transport import Transport, TransportConfig
-from trustbuild.reference import ImageReference, parse_normalized
+from trustbuild._internal.notary.repository import SignedTarget, TrustedRepository
+from trustbuild._internal.notary.roots import RootPin
+from trustbuild._internal.notary.transport import Transport, TransportConfig
+from trustbuild._internal.reference import ImageReference, parse_normalized
+from trustbuild.errors import InvalidReferenceError, NoTrustData, PolicyRefusal, TrustError
 
 if TYPE_CHECKING:
-    from trustbuild.notary.inspection import RepositoryReport
-    from trustbuild.policy import Policy, RepositoryRule
+    from trustbuild._internal.notary.inspection import RepositoryReport
+    from trustbuild._internal.policy import Policy, RepositoryRule
 
 DOCKER_HUB_TRUST_SERVER = "https://notary.docker.io"
 # How long one verified load of a repository answers, as notary-server's own
@@ -102,7 +101,7 @@ class TrustClient:
     ``offline``: use only cached metadata, and only while none of it has expired.
     ``server_for``: the trust server per reference (default: docker's rule).
     ``pin``/``allow_tofu``: root trust decisions of the policy layer.
-    ``policy``: a :class:`trustbuild.policy.Policy`, which sets all of the above per
+    ``policy``: a :class:`trustbuild._internal.policy.Policy`, which sets all of the above per
     repository and adds required signers.
     ``max_age``: how long one verified load of a repository answers before the timestamp is
     fetched again (never past the expiry of the data); a long-lived client stays fresh."""
@@ -154,7 +153,7 @@ class TrustClient:
         rule = self.policy.repository_rule(gun)
         if rule is None or not rule.pins_root:
             return None
-        from trustbuild.notary.trustpin import make_pin
+        from trustbuild._internal.notary.trustpin import make_pin
 
         return make_pin(rule.root_keys, rule.root_certs, rule.root_cas, rule.source)
 
@@ -273,7 +272,7 @@ class TrustClient:
     def inspect(self, reference: str | ImageReference) -> RepositoryReport:
         """Every signed tag of the repository, like ``docker trust inspect``; a tag in
         *reference* narrows the report to that tag."""
-        from trustbuild.notary.inspection import report
+        from trustbuild._internal.notary.inspection import report
 
         ref = _as_reference(reference)
         repo = self.repository(ref)
@@ -395,7 +394,7 @@ class TrustClient:
 def _load_crypto() -> None:
     """Import ``crypto`` now; if that fails, the signature check that needs it says why."""
     with contextlib.suppress(ImportError):
-        from trustbuild.notary import crypto  # noqa: F401
+        from trustbuild._internal.notary import crypto  # noqa: F401
 
 
 T = TypeVar("T")

@@ -5,8 +5,8 @@
 ``TrustError`` subclass that says what went wrong.
 """
 
-from trustbuild.notary.client import TrustClient, TrustedDigest, default_trust_server
-from trustbuild.notary.errors import (
+from trustbuild._internal.notary.client import TrustClient, TrustedDigest, default_trust_server
+from trustbuild.errors import (
     AuthenticationError,
     ExpiredError,
     HashMismatchError,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trustbuild.errors import TrustbuildError
+from trustbuild.errors import UsageError
 
 # Long flags that take a value (docker build, BuildKit's extra flags, docker buildx build).
 VALUE_FLAGS = frozenset({
@@ -29,9 +29,6 @@ SHORT_VALUE = {"f": "file", "t": "tag", "c": "cpu-shares", "m": "memory", "o": "
 SHORT_BOOL = {"q": "quiet", "D": "debug"}
 REMOTE_PREFIXES = ("http://", "https://", "git://", "git@", "github.com/", "ssh://")
 
-
-class UsageError(TrustbuildError):
-    """A command line docker would reject, or one trustbuild cannot build safely."""
 
 
 @dataclass(frozen=True, slots=True)

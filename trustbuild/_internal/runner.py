@@ -19,8 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trustbuild.docker_args import UsageError
-from trustbuild.dockerfile import Builder
+from trustbuild._internal.dockerfile import Builder
+from trustbuild.errors import UsageError
 
 if TYPE_CHECKING:
     import subprocess
@@ -195,8 +195,8 @@ def _find_program(name: str, env: Mapping[str, str]) -> str:
 def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[str]:
     """The ONBUILD triggers in the config of *image* (``name@digest``): from the engine's
     local socket when it has the image, else from the CLI, which pulls it by digest first."""
-    from trustbuild import engine
-    from trustbuild.notary.client import docker_config_dir
+    from trustbuild._internal import engine
+    from trustbuild._internal.notary.client import docker_config_dir
 
     socket_path = engine.local_socket(env, docker_config_dir(env))
     config = engine.image_config(socket_path, image) if socket_path else None

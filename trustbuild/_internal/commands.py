@@ -14,15 +14,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from trustbuild.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
-from trustbuild.exitcodes import TRUST_ERROR as EXIT_TRUST_ERROR
-from trustbuild.exitcodes import USAGE as EXIT_USAGE
+from trustbuild._internal.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
+from trustbuild._internal.exitcodes import TRUST_ERROR as EXIT_TRUST_ERROR
+from trustbuild._internal.exitcodes import USAGE as EXIT_USAGE
 
 if TYPE_CHECKING:
+    from trustbuild._internal.docker_args import BuildCommand
+    from trustbuild._internal.notary.client import TrustClient
+    from trustbuild._internal.plan import CheckReport
     from trustbuild.api import Dockerfile
-    from trustbuild.docker_args import BuildCommand
-    from trustbuild.notary.client import TrustClient
-    from trustbuild.plan import CheckReport
 
 BUILD_HELP = """Usage: trustbuild [build] [--docker PATH] [--buildx] [docker build options] PATH
 
@@ -70,7 +70,7 @@ def run() -> None:
     """The ``trustbuild`` command."""
     args = sys.argv[1:]
     if not args or args[0] in CLICK_ONLY:
-        from trustbuild.cli import main
+        from trustbuild._internal.cli import main
 
         main()
         return
@@ -143,8 +143,7 @@ def trust_client(offline: bool, config: str | None = None, context: str | None =
                  ) -> TrustClient:
     """A trust client with the effective policy; a bad policy file is a usage error."""
     from trustbuild.api import trust_client as make_client
-    from trustbuild.notary.errors import TrustError
-    from trustbuild.policy import PolicyError
+    from trustbuild.errors import PolicyError, TrustError
 
     try:
         return make_client(context, config, offline=offline)
@@ -158,11 +157,9 @@ def _checked(args: list[str], own: dict[str, str], *, default_context: bool
              ) -> tuple[BuildCommand, CheckReport, Dockerfile]:
     """Parse a docker command line and check it; errors become one line and an exit code."""
     from trustbuild import api
-    from trustbuild.docker_args import UsageError
-    from trustbuild.docker_args import parse as parse_docker_args
-    from trustbuild.errors import DockerfileError
-    from trustbuild.notary.errors import TrustError
-    from trustbuild.runner import choose_builder, docker_binary
+    from trustbuild._internal.docker_args import parse as parse_docker_args
+    from trustbuild._internal.runner import choose_builder, docker_binary
+    from trustbuild.errors import DockerfileError, TrustError, UsageError
 
     try:
         try:
@@ -194,7 +191,7 @@ def check(args: Sequence[str]) -> NoReturn:
     if fmt not in ("text", "json"):
         fail(f"--format must be text or json, not {fmt!r}", EXIT_USAGE)
     _, report, _ = _checked(rest, own, default_context=True)
-    from trustbuild.exitcodes import for_report
+    from trustbuild._internal.exitcodes import for_report
 
     if fmt == "json":
         echo(json.dumps(report.to_json(), indent=2))
@@ -222,13 +219,13 @@ def pin(args: Sequence[str]) -> NoReturn:
     own, rest = take_options(args, OWN_PIN_FLAGS)
     output = own.get("-o") or own.get("--output")
     _, report, source = _checked(rest, own, default_context=True)
-    from trustbuild.exitcodes import for_report
+    from trustbuild._internal.exitcodes import for_report
 
     if not report.passes:
         print_check(report)
         sys.exit(for_report(report))
+    from trustbuild._internal.runner import is_same_file
     from trustbuild.errors import PinError
-    from trustbuild.runner import is_same_file
 
     try:
         text = report.pinned().text
@@ -255,10 +252,7 @@ def build(args: Sequence[str]) -> NoReturn:
         echo(BUILD_HELP)
         sys.exit(0)
     from trustbuild import api
-    from trustbuild.docker_args import UsageError
-    from trustbuild.errors import DockerfileError, PinError
-    from trustbuild.notary.errors import TrustError
-    from trustbuild.policy import PolicyError
+    from trustbuild.errors import DockerfileError, PinError, PolicyError, TrustError, UsageError
 
     own, rest = take_options(args, OWN_BUILD_FLAGS)
     try:

@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from trustbuild.notary.cache import atomic_write, read_file
+from trustbuild._internal.notary.cache import atomic_write, read_file
 
 FILE_NAME = ".trustbuild-facts"
 SECRET_BYTES = 32

@@ -14,12 +14,17 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from trustbuild.dockerfile import instructions as ins
-from trustbuild.dockerfile.parser import ParsedDockerfile, parse
-from trustbuild.dockerfile.platforms import Platform, builtin_args, host_platform, parse_platform
-from trustbuild.dockerfile.shell import Lexer, ShellError
-from trustbuild.errors import DockerfileError, InvalidReferenceError
-from trustbuild.reference import ImageReference, parse_normalized
+from trustbuild._internal.dockerfile import instructions as ins
+from trustbuild._internal.dockerfile.parser import ParsedDockerfile, parse
+from trustbuild._internal.dockerfile.platforms import (
+    Platform,
+    builtin_args,
+    host_platform,
+    parse_platform,
+)
+from trustbuild._internal.dockerfile.shell import Lexer
+from trustbuild._internal.reference import ImageReference, parse_normalized
+from trustbuild.errors import DockerfileError, InvalidReferenceError, ShellError
 
 
 class Builder(enum.Enum):

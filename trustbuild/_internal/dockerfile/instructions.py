@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from trustbuild.dockerfile.parser import EMPTY, Flag, Node, ParsedDockerfile, Text
+from trustbuild._internal.dockerfile.parser import EMPTY, Flag, Node, ParsedDockerfile, Text
 from trustbuild.errors import DockerfileError
 
 KNOWN_INSTRUCTIONS = frozenset({

@@ -14,14 +14,11 @@ import math
 import re
 from typing import Any
 
-from trustbuild.errors import TrustbuildError
+from trustbuild.errors import CanonicalJSONError
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _EXACT_FLOAT_LIMIT = 2**53
 
-
-class CanonicalJSONError(TrustbuildError):
-    """JSON that notary's verifier could not have re-encoded the same way."""
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from trustbuild.plan import CheckReport
+    from trustbuild._internal.plan import CheckReport
 
 OK = 0
 # docker's own status is returned unchanged when docker ran and failed (usually 1).

@@ -28,8 +28,8 @@ try:
 except ImportError:  # pragma: no cover - a cryptography that moved them
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from trustbuild.notary.errors import MetadataError
-from trustbuild.notary.facts import CertificateFacts, KeyFacts
+from trustbuild._internal.notary.facts import CertificateFacts, KeyFacts
+from trustbuild.errors import MetadataError
 
 MIN_RSA_BITS = 2048
 PSS_SALT_LENGTH = 32

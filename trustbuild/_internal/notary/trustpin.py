@@ -15,10 +15,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from trustbuild.notary.errors import RootError
-from trustbuild.notary.keys import PublicKey
-from trustbuild.notary.metadata import Root
-from trustbuild.notary.roots import RootPin
+from trustbuild._internal.notary.keys import PublicKey
+from trustbuild._internal.notary.metadata import Root
+from trustbuild._internal.notary.roots import RootPin
+from trustbuild.errors import RootError
 
 
 def load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:

@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from trustbuild.dockerfile import Builder, BuildOptions, ImagePull, analyse
-from trustbuild.dockerfile.pinning import PinnedDockerfile, pin
-from trustbuild.dockerfile.pulls import LiteralBase
-from trustbuild.notary.client import TrustedDigest
-from trustbuild.notary.errors import NoTrustData, Refused, TrustError
+from trustbuild._internal.dockerfile import Builder, BuildOptions, ImagePull, analyse
+from trustbuild._internal.dockerfile.pinning import PinnedDockerfile, pin
+from trustbuild._internal.dockerfile.pulls import LiteralBase
+from trustbuild._internal.notary.client import TrustedDigest
+from trustbuild.errors import NoTrustData, Refused, TrustError
 
 TRUSTED = "trusted"
 ALLOWED = "allowed"  # no trust data, but the policy lists the image as an exception
@@ -22,7 +22,7 @@ REFUSED = "refused"  # no acceptable trust data ("No trust data for <tag>"), or 
 UNVERIFIED = "error"  # trust could not be established
 
 if TYPE_CHECKING:
-    from trustbuild.policy import Policy
+    from trustbuild._internal.policy import Policy
 
 Resolver = Callable[[Iterable[str]], Mapping[str, "TrustedDigest | TrustError"]]
 

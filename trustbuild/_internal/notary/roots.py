@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from trustbuild.notary.errors import RootError, SignatureError
-from trustbuild.notary.keys import PublicKey, parse_key
-from trustbuild.notary.metadata import RoleKeys, Root, verify_signatures
+from trustbuild._internal.notary.keys import PublicKey, parse_key
+from trustbuild._internal.notary.metadata import RoleKeys, Root, verify_signatures
+from trustbuild.errors import RootError, SignatureError
 
 NOT_BEFORE_SLACK = timedelta(days=1)
 

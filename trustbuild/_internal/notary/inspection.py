@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from trustbuild.notary.errors import TrustError
-from trustbuild.notary.repository import ACCEPTED_ROLES, TrustedRepository
+from trustbuild._internal.notary.repository import ACCEPTED_ROLES, TrustedRepository
+from trustbuild.errors import TrustError
 
 ADMIN = "Repo Admin"
 

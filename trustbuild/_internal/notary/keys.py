@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from trustbuild.notary import canonical, facts
-from trustbuild.notary.errors import MetadataError
-from trustbuild.notary.facts import CertificateFacts, KeyFacts
+from trustbuild._internal.notary import canonical, facts
+from trustbuild._internal.notary.facts import CertificateFacts, KeyFacts
+from trustbuild.errors import MetadataError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -80,7 +80,7 @@ class PublicKey:
         """The certificate chain, leaf first (empty for a plain key)."""
         if not self.is_certificate:
             return ()
-        from trustbuild.notary import crypto
+        from trustbuild._internal.notary import crypto
 
         return crypto.certificates(self.keytype, self.public_b64)
 
@@ -94,7 +94,7 @@ class PublicKey:
         fact = self.signature_fact(method, signature, document)
         if facts.signature_known(fact):
             return True
-        from trustbuild.notary import crypto
+        from trustbuild._internal.notary import crypto
 
         if not crypto.verify(self.keytype, self.public_b64, method, signature,
                              document.signed_bytes):
@@ -122,7 +122,7 @@ def key_facts(keytype: str, public_b64: str) -> KeyFacts:
             base64.b64decode(public_b64, validate=True)
         except binascii.Error:
             raise MetadataError(f"{keytype} key is not valid base64") from None
-        from trustbuild.notary import crypto
+        from trustbuild._internal.notary import crypto
 
         known = crypto.key_facts(keytype, public_b64)
         facts.remember_key(fingerprint, known)

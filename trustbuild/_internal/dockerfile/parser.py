@@ -14,8 +14,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from trustbuild.dockerfile.shell import Lexer, ShellError
-from trustbuild.errors import DockerfileError
+from trustbuild._internal.dockerfile.shell import Lexer
+from trustbuild.errors import DockerfileError, ShellError
 
 MAX_LINE = 64 * 1024 - 1  # bufio.MaxScanTokenSize - 1
 BOM = "\ufeff"

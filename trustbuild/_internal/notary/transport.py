@@ -8,7 +8,7 @@
 * ``WWW-Authenticate: Bearer`` challenges are answered with a token for
   ``repository:<gun>:pull`` from the challenge's realm, using the registry's credentials.
 
-On ``ssl`` and ``trustbuild.wire``: a check sends one small GET per repository, and neither
+On ``ssl`` and ``wire``: a check sends one small GET per repository, and neither
 urllib3 (about 25 ms to import) nor ``http.client`` (7-11 ms, for its ``email`` header parser)
 is worth that in start-up time (docs/performance.md).
 """
@@ -27,9 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trustbuild import __version__, wire
-from trustbuild.notary.credentials import Credentials
-from trustbuild.notary.errors import (
+from trustbuild import __version__
+from trustbuild._internal import wire
+from trustbuild._internal.notary.credentials import Credentials
+from trustbuild.errors import (
     AuthenticationError,
     NetworkError,
     NotFoundError,

@@ -25,8 +25,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from trustbuild.errors import TrustbuildError
-from trustbuild.reference import ImageReference
+from trustbuild._internal.reference import ImageReference
+from trustbuild.errors import PolicyError
 
 PROJECT_FILE = ".trustbuild.toml"
 MODES = ("enforce", "warn")
@@ -34,9 +34,6 @@ _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _KEY_ID = re.compile(r"[0-9a-f]{64}")
 
-
-class PolicyError(TrustbuildError):
-    """A policy file that cannot be used: the message names the file and the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +138,7 @@ class Policy:
 
     def server_for(self, ref: ImageReference, env: Mapping[str, str]) -> ServerChoice:
         """The trust server of *ref*: DOCKER_CONTENT_TRUST_SERVER, a rule, docker's rule."""
-        from trustbuild.notary.client import default_trust_server
+        from trustbuild._internal.notary.client import default_trust_server
 
         rule = self.server_rule(ref.domain)
         ca = rule.ca if rule else None

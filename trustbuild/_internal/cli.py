@@ -18,16 +18,16 @@ import click
 from trustbuild import __version__
 
 if TYPE_CHECKING:
-    from trustbuild.dockerfile import BuildOptions, ImagePull
-    from trustbuild.notary.inspection import RepositoryReport
+    from trustbuild._internal.dockerfile import BuildOptions, ImagePull
+    from trustbuild._internal.notary.inspection import RepositoryReport
 
-from trustbuild import commands
-from trustbuild.commands import fail
-from trustbuild.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
-from trustbuild.exitcodes import OK as EXIT_OK
-from trustbuild.exitcodes import TRUST_ERROR as EXIT_TRUST_ERROR
-from trustbuild.exitcodes import UNTRUSTED as EXIT_UNTRUSTED
-from trustbuild.exitcodes import USAGE as EXIT_USAGE
+from trustbuild._internal import commands
+from trustbuild._internal.commands import fail
+from trustbuild._internal.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
+from trustbuild._internal.exitcodes import OK as EXIT_OK
+from trustbuild._internal.exitcodes import TRUST_ERROR as EXIT_TRUST_ERROR
+from trustbuild._internal.exitcodes import UNTRUSTED as EXIT_UNTRUSTED
+from trustbuild._internal.exitcodes import USAGE as EXIT_USAGE
 
 
 class _DefaultToBuild(click.Group):
@@ -57,8 +57,8 @@ def main() -> None:
 
 def builder_from_env() -> str:
     """For ``refs``, which runs no docker: DOCKER_BUILDKIT as docker reads it, else BuildKit."""
-    from trustbuild.docker_args import UsageError
-    from trustbuild.runner import parse_bool
+    from trustbuild._internal.runner import parse_bool
+    from trustbuild.errors import UsageError
 
     value = os.environ.get("DOCKER_BUILDKIT", "")
     try:
@@ -69,9 +69,9 @@ def builder_from_env() -> str:
 
 def build_options(build_args: Sequence[str], target: str | None, platform: str | None,
                   builder: str) -> BuildOptions:
+    from trustbuild._internal.dockerfile import Builder, BuildOptions
     from trustbuild.api import build_args_from
-    from trustbuild.docker_args import UsageError
-    from trustbuild.dockerfile import Builder, BuildOptions
+    from trustbuild.errors import UsageError
 
     platforms = [p.strip() for p in platform.split(",")] if platform else []
     try:
@@ -109,10 +109,9 @@ def refs(file: str | None, build_args: tuple[str, ...], target: str | None,
     Follows BuildKit's rules: global ARGs and --build-arg in FROM, stage names, --target
     pruning, COPY --from, RUN --mount from=, ONBUILD triggers and the # syntax= frontend.
     """
+    from trustbuild._internal.dockerfile import analyse
     from trustbuild.api import read_dockerfile
-    from trustbuild.docker_args import UsageError
-    from trustbuild.dockerfile import analyse
-    from trustbuild.errors import DockerfileError
+    from trustbuild.errors import DockerfileError, UsageError
 
     try:
         source = read_dockerfile(path, file)
@@ -167,8 +166,7 @@ def inspect(images: tuple[str, ...], fmt: str, offline: bool, config: str | None
     Like `docker trust inspect`: the trust server is DOCKER_CONTENT_TRUST_SERVER, or the
     registry's own host, and metadata is cached under $DOCKER_CONFIG/trust.
     """
-    from trustbuild.errors import InvalidReferenceError
-    from trustbuild.notary.errors import NoTrustData, TrustError
+    from trustbuild.errors import InvalidReferenceError, NoTrustData, TrustError
 
     client = commands.trust_client(offline, config, ".")
     reports = []
@@ -229,9 +227,9 @@ def policy() -> None:
 def policy_show(images: tuple[str, ...], config: str | None, context: str, fmt: str) -> None:
     """Show the effective policy for each image: server, root pin, signers, exceptions, and
     the file that set each."""
-    from trustbuild.errors import InvalidReferenceError
-    from trustbuild.policy import PolicyError, describe_for, load
-    from trustbuild.reference import parse_normalized
+    from trustbuild._internal.policy import describe_for, load
+    from trustbuild._internal.reference import parse_normalized
+    from trustbuild.errors import InvalidReferenceError, PolicyError
 
     try:
         effective = load(config=config, context=context)

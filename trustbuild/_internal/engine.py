@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trustbuild import wire
+from trustbuild._internal import wire
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 TIMEOUT = 30.0

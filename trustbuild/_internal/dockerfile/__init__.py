@@ -3,8 +3,13 @@
 Pure functions over text; no I/O.
 """
 
-from trustbuild.dockerfile.pinning import PinnedDockerfile, Replacement, pin, pinned_reference
-from trustbuild.dockerfile.pulls import (
+from trustbuild._internal.dockerfile.pinning import (
+    PinnedDockerfile,
+    Replacement,
+    pin,
+    pinned_reference,
+)
+from trustbuild._internal.dockerfile.pulls import (
     Analysis,
     Builder,
     BuildOptions,

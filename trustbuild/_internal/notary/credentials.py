@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from trustbuild.notary.errors import AuthenticationError
+from trustbuild.errors import AuthenticationError
 
 HUB_KEY = "https://index.docker.io/v1/"
 HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from trustbuild.notary.errors import MetadataError
+from trustbuild.errors import MetadataError
 
 LOCK_FILE = ".trustbuild.lock"
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from trustbuild.dockerfile.pulls import ImagePull, LiteralBase
+from trustbuild._internal.dockerfile.pulls import ImagePull, LiteralBase
+from trustbuild._internal.reference import parse_normalized, validate_digest
 from trustbuild.errors import PinError
-from trustbuild.reference import parse_normalized, validate_digest
 
 
 @dataclass(frozen=True, slots=True)

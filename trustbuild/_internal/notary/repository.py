@@ -21,18 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from trustbuild.notary import facts
-from trustbuild.notary.errors import (
-    MetadataError,
-    NotFoundError,
-    NoTrustData,
-    OfflineError,
-    RootError,
-    SignatureError,
-    TrustError,
-)
-from trustbuild.notary.keys import PublicKey
-from trustbuild.notary.metadata import (
+from trustbuild._internal.notary import facts
+from trustbuild._internal.notary.keys import PublicKey
+from trustbuild._internal.notary.metadata import (
     FileMeta,
     RoleKeys,
     Root,
@@ -46,7 +37,16 @@ from trustbuild.notary.metadata import (
     parse_timestamp,
     verify_signatures,
 )
-from trustbuild.notary.roots import RootPin, check_root
+from trustbuild._internal.notary.roots import RootPin, check_root
+from trustbuild.errors import (
+    MetadataError,
+    NotFoundError,
+    NoTrustData,
+    OfflineError,
+    RootError,
+    SignatureError,
+    TrustError,
+)
 
 MAX_ROOT_SIZE = 1024 * 1024
 MAX_TIMESTAMP_SIZE = 1024 * 1024

@@ -10,11 +10,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from trustbuild.errors import ShellError
+
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 
-
-class ShellError(Exception):
-    """A word BuildKit's lexer rejects; the message is BuildKit's."""
 
 
 @dataclass(slots=True)
