@@ -462,13 +462,14 @@ def test_401_and_bad_credentials(sim: SimServer, config: Path, password: str | N
 
 
 def test_no_docker_config_dir_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from trustbuild._internal.notary.client import docker_config_dir
+    from trustbuild._internal.dockerconfig import config_dir as docker_config_dir
+    from trustbuild.errors import UsageError
 
     def no_home() -> Path:
         raise RuntimeError("Could not determine home directory.")
 
     monkeypatch.setattr(Path, "home", staticmethod(no_home))
-    with pytest.raises(TrustError, match="set DOCKER_CONFIG or HOME"):
+    with pytest.raises(UsageError, match="set DOCKER_CONFIG or HOME"):
         docker_config_dir({})
     assert docker_config_dir({"DOCKER_CONFIG": "/cfg"}) == Path("/cfg")
 

@@ -138,7 +138,7 @@ class Policy:
 
     def server_for(self, ref: ImageReference, env: Mapping[str, str]) -> ServerChoice:
         """The trust server of *ref*: DOCKER_CONTENT_TRUST_SERVER, a rule, docker's rule."""
-        from trustbuild._internal.notary.client import default_trust_server
+        from trustbuild._internal.dockerconfig import default_trust_server
 
         rule = self.server_rule(ref.domain)
         ca = rule.ca if rule else None

@@ -196,7 +196,7 @@ def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[st
     """The ONBUILD triggers in the config of *image* (``name@digest``): from the engine's
     local socket when it has the image, else from the CLI, which pulls it by digest first."""
     from trustbuild._internal import engine
-    from trustbuild._internal.notary.client import docker_config_dir
+    from trustbuild._internal.dockerconfig import config_dir as docker_config_dir
 
     socket_path = engine.local_socket(env, docker_config_dir(env))
     config = engine.image_config(socket_path, image) if socket_path else None

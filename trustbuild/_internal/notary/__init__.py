@@ -5,7 +5,8 @@
 ``TrustError`` subclass that says what went wrong.
 """
 
-from trustbuild._internal.notary.client import TrustClient, TrustedDigest, default_trust_server
+from trustbuild._internal.dockerconfig import default_trust_server
+from trustbuild._internal.notary.client import TrustClient, TrustedDigest
 from trustbuild.errors import (
     AuthenticationError,
     ExpiredError,

@@ -47,9 +47,6 @@ def read_file(path: str, limit: int = -1) -> bytes:
         return handle.readall() if limit < 0 else handle.read(limit)
 
 
-def trust_dir(docker_config: Path) -> Path:
-    return docker_config / "trust"
-
 
 class MetadataCache:
     def __init__(self, trust_dir: Path, gun: str) -> None:

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from trustbuild._internal.notary.cache import MetadataCache, ReadOnlyCache, trust_dir
+from trustbuild._internal.dockerconfig import config_dir, default_trust_server, trust_dir
+from trustbuild._internal.notary.cache import MetadataCache, ReadOnlyCache
 from trustbuild._internal.notary.credentials import registry_credentials
 from trustbuild._internal.notary.facts import FactsFile, user_secret
 from trustbuild._internal.notary.prefetch import (
@@ -37,40 +38,12 @@ if TYPE_CHECKING:
     from trustbuild._internal.notary.inspection import RepositoryReport
     from trustbuild._internal.policy import Policy, RepositoryRule
 
-DOCKER_HUB_TRUST_SERVER = "https://notary.docker.io"
 # How long one verified load of a repository answers, as notary-server's own
 # Cache-Control max-age for current metadata (300 s).
 DEFAULT_MAX_AGE = timedelta(minutes=5)
 # resolve_many uses all its threads only when a request waits at least this long for its
 # answer (round trips to hide); below it, threads mostly add TLS handshakes and contention.
 FAN_OUT_WAIT = 0.002
-
-
-def docker_config_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    configured = env.get("DOCKER_CONFIG")
-    if configured:
-        return Path(configured)
-    try:
-        return Path.home() / ".docker"
-    except (RuntimeError, KeyError):  # no HOME and no passwd entry (an arbitrary UID)
-        raise TrustError("cannot find docker's config directory: set DOCKER_CONFIG or "
-                         "HOME") from None
-
-
-def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = None) -> str:
-    """The server docker would ask: ``DOCKER_CONTENT_TRUST_SERVER``, notary.docker.io for
-    Docker Hub, else ``https://<registry>``."""
-    env = os.environ if env is None else env
-    override = env.get("DOCKER_CONTENT_TRUST_SERVER", "")
-    if override:
-        parts = urllib.parse.urlsplit(override)
-        if parts.scheme != "https" or not parts.netloc:
-            raise TrustError(f"valid https URL required for trust server, got {override}")
-        return override.rstrip("/")
-    if ref.domain == "docker.io":
-        return DOCKER_HUB_TRUST_SERVER
-    return f"https://{ref.domain}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +79,7 @@ class TrustClient:
     ``max_age``: how long one verified load of a repository answers before the timestamp is
     fetched again (never past the expiry of the data); a long-lived client stays fresh."""
 
-    docker_config: Path = field(default_factory=docker_config_dir)
+    docker_config: Path = field(default_factory=config_dir)
     server_for: Callable[[ImageReference], str] | None = None
     offline: bool = False
     pin_for: Callable[[str], RootPin | None] = field(default=lambda gun: None)

@@ -1,0 +1,50 @@
+"""Docker's client configuration, read the way the docker CLI reads it: where its config dir
+is, and which trust server it would ask for an image.
+
+The runner, the trust client and the policy all use these; none of them decides it alone.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+
+from trustbuild._internal.reference import ImageReference
+from trustbuild.errors import TrustError, UsageError
+
+DOCKER_HUB_TRUST_SERVER = "https://notary.docker.io"
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$DOCKER_CONFIG``, else ``~/.docker``."""
+    env = os.environ if env is None else env
+    configured = env.get("DOCKER_CONFIG")
+    if configured:
+        return Path(configured)
+    try:
+        return Path(env.get("HOME") or Path.home()) / ".docker"
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry (an arbitrary UID)
+        raise UsageError("cannot find docker's config directory: set DOCKER_CONFIG or "
+                         "HOME") from None
+
+
+def trust_dir(docker_config: Path) -> Path:
+    """Where docker and the notary CLI keep trust data: ``<config dir>/trust``."""
+    return docker_config / "trust"
+
+
+def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = None) -> str:
+    """The server docker would ask: ``DOCKER_CONTENT_TRUST_SERVER``, notary.docker.io for
+    Docker Hub, else ``https://<registry>``."""
+    env = os.environ if env is None else env
+    override = env.get("DOCKER_CONTENT_TRUST_SERVER", "")
+    if override:
+        parts = urllib.parse.urlsplit(override)
+        if parts.scheme != "https" or not parts.netloc:
+            raise TrustError(f"valid https URL required for trust server, got {override}")
+        return override.rstrip("/")
+    if ref.domain == "docker.io":
+        return DOCKER_HUB_TRUST_SERVER
+    return f"https://{ref.domain}"
