@@ -4,13 +4,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
+from tests.cli import trustbuild
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
-from trustbuild._internal.cli import main
-from trustbuild._internal.exitcodes import TRUST_ERROR as EXIT_TRUST_ERROR
-from trustbuild._internal.exitcodes import UNTRUSTED as EXIT_UNTRUSTED
+from trustbuild.errors import ExitCode
 
 D1 = hashlib.sha256(b"one").hexdigest()
 D2 = hashlib.sha256(b"two").hexdigest()
@@ -28,29 +25,32 @@ def test_inspect_lists_tags_roles_and_keys(sim: SimServer, config: Path) -> None
     r.delegate("targets/qa")
     r.sign_tag("qa", D1, role="targets/qa")
     r.publish()
-    result = CliRunner(env=_env(sim, config)).invoke(main, ["inspect", "--format", "json",
-                                                            "reg.example/app"])
-    assert result.exit_code == 0, result.output
-    [report] = json.loads(result.output)
-    tags = {(t["SignedTag"], t["Digest"]): t for t in report["SignedTags"]}
-    assert tags[("1", D2)]["Accepted"] and tags[("1", D2)]["Roles"] == ["targets/releases"]
-    assert not tags[("1", D1)]["Accepted"]
-    assert tags[("qa", D1)]["Signers"] == ["qa"] and not tags[("qa", D1)]["Accepted"]
-    assert {s["Name"] for s in report["Signers"]} == {"releases", "qa"}
-    assert len(report["AdministrativeKeys"][0]["Keys"]) == 1
-    text = CliRunner(env=_env(sim, config)).invoke(main, ["inspect", "reg.example/app:1"])
-    assert text.exit_code == 0
-    assert "Repo Admin [targets/releases] (used)" in text.output
-    assert "qa" not in text.output.split("List of signers")[0]
+    result = trustbuild("inspect", "--format", "json", "reg.example/app", env=_env(sim, config))
+    assert result.code == 0, result.err
+    [report] = json.loads(result.out)["repositories"]
+    tags = {(t["tag"], t["digest"]): t for t in report["signed_tags"]}
+    assert tags[("1", f"sha256:{D2}")]["accepted"]
+    assert tags[("1", f"sha256:{D2}")]["roles"] == ["targets/releases"]
+    assert not tags[("1", f"sha256:{D1}")]["accepted"]
+    assert tags[("qa", f"sha256:{D1}")]["signers"] == ["qa"]
+    assert not tags[("qa", f"sha256:{D1}")]["accepted"]
+    assert {s["name"] for s in report["signers"]} == {"releases", "qa"}
+    assert len(report["root_keys"]) == 1
+    text = trustbuild("inspect", "reg.example/app:1", env=_env(sim, config))
+    assert text.code == 0
+    assert "Repo Admin [targets/releases] (used)" in text.out
+    assert "qa" not in text.out.split("List of signers")[0]
 
 
 def test_inspect_exit_codes(sim: SimServer, config: Path) -> None:
-    runner = CliRunner(env=_env(sim, config))
-    missing = runner.invoke(main, ["inspect", "reg.example/none"])
-    assert missing.exit_code == EXIT_UNTRUSTED
-    assert "does not have trust data for reg.example/none" in missing.output
-    runner = CliRunner(env={"DOCKER_CONFIG": str(config),
-                            "DOCKER_CONTENT_TRUST_SERVER": "https://127.0.0.1:9"})
-    down = runner.invoke(main, ["inspect", "reg.example/app"])
-    assert down.exit_code == EXIT_TRUST_ERROR
-    assert "Traceback" not in down.output
+    missing = trustbuild("inspect", "reg.example/none", env=_env(sim, config))
+    assert missing.code == ExitCode.UNTRUSTED
+    assert "does not have trust data for reg.example/none" in missing.err
+    down_env = {"DOCKER_CONFIG": str(config),
+                "DOCKER_CONTENT_TRUST_SERVER": "https://127.0.0.1:9"}
+    down = trustbuild("inspect", "reg.example/app", env=down_env)
+    assert down.code == ExitCode.TRUST_ERROR
+    assert "Traceback" not in down.err
+    both = trustbuild("inspect", "--format", "json", "reg.example/none", env=_env(sim, config))
+    [failed] = json.loads(both.out)["repositories"]
+    assert failed["ok"] is False and failed["error"]["exit_code"] == 4

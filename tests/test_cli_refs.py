@@ -3,12 +3,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from trustbuild._internal.cli import main
+from tests.cli import trustbuild
 from trustbuild._internal.dockerfile.platforms import host_platform
-from trustbuild._internal.exitcodes import DOCKERFILE as EXIT_DOCKERFILE
-from trustbuild._internal.exitcodes import USAGE as EXIT_USAGE
+from trustbuild.errors import ExitCode
+
+NO_DOCKER: dict[str, str | None] = {"TRUSTBUILD_DOCKER": "/nonexistent/docker",
+                                    "DOCKER_BUILDKIT": None}
 
 MULTI_STAGE = """\
 ARG REGISTRY=reg.example:5000
@@ -28,10 +28,10 @@ def _write(tmp_path: Path, text: str, name: str = "Dockerfile") -> Path:
 
 def test_refs_on_multistage_arg_driven_dockerfile(tmp_path: Path) -> None:
     ctx = _write(tmp_path, MULTI_STAGE)
-    result = CliRunner().invoke(main, ["refs", "--format", "json", "--platform", "linux/arm64",
-                                       "--build-arg", "REGISTRY=r.io", str(ctx)])
-    assert result.exit_code == 0, result.output
-    pulls = json.loads(result.output)
+    result = trustbuild("refs", "--format", "json", "--platform", "linux/arm64",
+                        "--build-arg", "REGISTRY=r.io", str(ctx), env=NO_DOCKER)
+    assert result.code == 0, result.err
+    pulls = json.loads(result.out)["images"]
     assert [(p["instruction"], p["reference"], p["platform"]) for p in pulls] == [
         ("FROM", "r.io/tb/base:1", str(host_platform())),
         ("FROM", "r.io/tb/runtime:arm64", "linux/arm64"),
@@ -43,37 +43,36 @@ def test_refs_on_multistage_arg_driven_dockerfile(tmp_path: Path) -> None:
 
 def test_refs_text_and_target(tmp_path: Path) -> None:
     ctx = _write(tmp_path, MULTI_STAGE, "build.Dockerfile")
-    result = CliRunner().invoke(main, ["refs", "-f", str(ctx / "build.Dockerfile"),
-                                       "--target", "BUILD", str(ctx)])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    result = trustbuild("refs", "-f", str(ctx / "build.Dockerfile"), "--target", "BUILD",
+                        str(ctx), env=NO_DOCKER)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
     assert len(lines) == 1 and "reg.example:5000/tb/base:1" in lines[0]
 
 
 def test_refs_reads_stdin() -> None:
-    result = CliRunner().invoke(main, ["refs", "-f", "-"], input="FROM alpine:3.19\n")
-    assert result.exit_code == 0
-    assert "docker.io/library/alpine:3.19" in result.output
+    result = trustbuild("refs", "-f", "-", stdin="FROM alpine:3.19\n", env=NO_DOCKER)
+    assert result.code == 0
+    assert "docker.io/library/alpine:3.19" in result.out
 
 
 def test_refs_dockerfile_error_is_one_clear_line(tmp_path: Path) -> None:
     ctx = _write(tmp_path, "FROM alpine\nCOPY --from=$X / /\n")
-    result = CliRunner().invoke(main, ["refs", str(ctx)])
-    assert result.exit_code == EXIT_DOCKERFILE
-    assert result.output.strip().count("\n") == 0
-    assert "Dockerfile:2: variable expansion is not supported for --from" in result.output
-    assert "Traceback" not in result.output
+    result = trustbuild("refs", str(ctx), env=NO_DOCKER)
+    assert result.code == ExitCode.DOCKERFILE
+    assert result.err.strip().count("\n") == 0 and result.out == ""
+    assert "Dockerfile:2: variable expansion is not supported for --from" in result.err
+    assert "Traceback" not in result.err
 
 
 def test_refs_missing_file_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["refs", str(tmp_path / "nope")])
-    assert result.exit_code == EXIT_USAGE
-    assert "cannot read Dockerfile" in result.output
+    result = trustbuild("refs", str(tmp_path / "nope"), env=NO_DOCKER)
+    assert result.code == ExitCode.USAGE
+    assert "cannot read Dockerfile" in result.err
 
 
 def test_refs_classic_builder_from_environment(tmp_path: Path) -> None:
     ctx = _write(tmp_path, "FROM a:1 AS x\nFROM b:1 AS y\nFROM c:1\n")
-    result = CliRunner(env={"DOCKER_BUILDKIT": "0"}).invoke(main, ["refs", "--target", "y",
-                                                                   str(ctx)])
-    assert result.exit_code == 0
-    assert "a:1" in result.output and "b:1" in result.output
+    result = trustbuild("refs", "--target", "y", str(ctx), env={"DOCKER_BUILDKIT": "0"})
+    assert result.code == 0
+    assert "a:1" in result.out and "b:1" in result.out

@@ -16,9 +16,10 @@ from cryptography.x509.oid import NameOID
 from tests.notarysim.keys import METHODS, SimKey
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
+from trustbuild._internal import output
 from trustbuild._internal.dockerfile import BuildOptions
 from trustbuild._internal.notary.client import TrustClient
-from trustbuild._internal.plan import ALLOWED, REFUSED, check_dockerfile
+from trustbuild._internal.plan import Dockerfile, Status, check_dockerfile
 from trustbuild._internal.policy import describe_for, load, parse_duration
 from trustbuild._internal.reference import parse_normalized
 from trustbuild.errors import PolicyError, PolicyRefusal, RootError
@@ -254,16 +255,17 @@ def test_exceptions_and_warn_mode_in_reports(sim: SimServer, config: Path,
             f"COPY --from={REG}/elsewhere:3 / /e\n")
     c = client_with(sim, config, tmp_path,
                     f"[[exception]]\nmatch = '{REG}/unsigned/*'\nreason = 'vendor tool'\n")
-    report = check_dockerfile(text, BuildOptions(), c.resolve_many, policy=c.policy)
+    source = Dockerfile(text, None, "Dockerfile")
+    report = check_dockerfile(source, BuildOptions(), c.resolve_many, policy=c.policy)
     status = {str(v.pull.reference): v.status for v in report.verdicts}
-    assert status[f"{REG}/unsigned/tool:2"] == ALLOWED
-    assert status[f"{REG}/elsewhere:3"] == REFUSED
+    assert status[f"{REG}/unsigned/tool:2"] is Status.ALLOWED
+    assert status[f"{REG}/elsewhere:3"] is Status.REFUSED
     assert not report.ok and not report.passes
-    allowed = next(v for v in report.verdicts if v.status == ALLOWED)
-    assert "vendor tool" in (allowed.reason or "")
+    allowed = next(v for v in report.verdicts if v.status is Status.ALLOWED)
+    assert "vendor tool" in (allowed.message or "")
     warn = client_with(sim, config, tmp_path, "[trust]\nmode = 'warn'\n")
-    report = check_dockerfile(text, BuildOptions(), warn.resolve_many, policy=warn.policy)
-    assert report.passes and not report.ok and report.to_json()["mode"] == "warn"
+    report = check_dockerfile(source, BuildOptions(), warn.resolve_many, policy=warn.policy)
+    assert report.passes and not report.ok and output.check_json(report)["mode"] == "warn"
     pinned = report.pinned().text
     assert f"FROM {signed.gun}:1@sha256:{D1}" in pinned
     assert f"COPY --from={REG}/elsewhere:3 / /e" in pinned  # left as written, reported

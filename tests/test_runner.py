@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from trustbuild._internal.runner import (
     pinned_copy,
     run_docker,
 )
-from trustbuild.errors import UsageError
+from trustbuild.errors import ExecutionError, UsageError
 
 
 def test_docker_gets_the_checked_builder_and_no_content_trust() -> None:
@@ -34,7 +37,7 @@ def test_builder_from_docker_buildkit_and_cli_version(tmp_path: Path) -> None:
     # check and pin need no docker CLI; build does
     assert choose_builder("/nonexistent/docker", {}, buildx=False, building=False) is \
         Builder.BUILDKIT
-    with pytest.raises(UsageError, match="cannot run docker"):
+    with pytest.raises(ExecutionError, match="cannot run docker"):
         choose_builder("/nonexistent/docker", {}, buildx=False)
     fake = tmp_path / "docker"
     for version, buildx_rc, expected in [("20.10.24", 1, Builder.CLASSIC),
@@ -62,7 +65,7 @@ def test_pinned_copy_keeps_the_dockerignore_and_is_removed(tmp_path: Path) -> No
 
 
 def test_a_pinned_copy_that_cannot_be_written_is_one_clear_error() -> None:
-    with pytest.raises(UsageError, match="cannot write the pinned copy"), \
+    with pytest.raises(ExecutionError, match="cannot write the pinned copy"), \
             pinned_copy("FROM x\n", "no-such-dir/Dockerfile", None):
         pass
 
@@ -71,7 +74,7 @@ def test_run_docker_exit_status_and_signals() -> None:
     env = dict(os.environ)
     assert run_docker(["sh", "-c", "exit 7"], env, stdin_consumed=False) == 7
     assert run_docker(["sh", "-c", "kill -TERM $$"], env, stdin_consumed=False) == 128 + 15
-    with pytest.raises(UsageError, match="cannot run docker"):
+    with pytest.raises(ExecutionError, match="cannot run docker"):
         run_docker(["/nonexistent/docker"], env, stdin_consumed=False)
 
 
@@ -85,3 +88,45 @@ def test_run_docker_child_gets_default_sigpipe_and_no_stdin(
     ignored = int(out.split()[1], 16)
     assert not ignored & (1 << (13 - 1)), "SIGPIPE is ignored in the child"
     assert out.rstrip().endswith("end")
+
+
+SIGNAL_SCRIPT = """
+import os, signal, sys, time
+from pathlib import Path
+from trustbuild._internal.runner import build_guard, pinned_copy, run_docker
+from trustbuild.errors import Interrupted
+try:
+    with build_guard() as signals, pinned_copy("FROM x\\n", "Dockerfile", None) as path:
+        print(path.parent, flush=True)
+        if sys.argv[1] == "docker":
+            code = run_docker(["sh", "-c", "trap 'exit 9' HUP QUIT TERM INT; echo started; "
+                               "while :; do sleep 0.05; done"], dict(os.environ),
+                              stdin_consumed=True, signals=signals)
+            print("docker", code, flush=True)
+        else:
+            print("started", flush=True)
+            time.sleep(30)
+except Interrupted as exc:
+    print("interrupted", exc.exit_code, flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM,
+                                    signal.SIGINT])
+@pytest.mark.parametrize("phase", ["docker", "before-docker"])
+def test_every_catchable_signal_is_forwarded_and_the_temp_dir_removed(
+        signum: int, phase: str, tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", SIGNAL_SCRIPT, phase], text=True,
+                            stdout=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert proc.stdout is not None
+    workdir = Path(proc.stdout.readline().strip())
+    assert proc.stdout.readline().strip() == "started"
+    assert workdir.is_dir()
+    proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=30)
+    if phase == "docker":
+        assert out.split() == ["docker", "9"]  # docker got the signal and chose its status
+    else:
+        assert out.split() == ["interrupted", str(128 + signum)]
+    assert not workdir.exists()
+    assert list(tmp_path.iterdir()) == []

@@ -1,3 +1,3 @@
-from trustbuild._internal.commands import run
+from trustbuild._internal.cli import main
 
-run()
+main()

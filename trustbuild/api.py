@@ -1,33 +1,49 @@
-"""The library API: ``check``, ``pin`` and ``build``, on the same path as the commands.
+"""The library API: what the commands do, for programs.  The commands call these functions,
+so the command line and the library take one path.
 
 ```python
-import trustbuild.api as tb
+import trustbuild
 
-report = tb.check("services/web", build_args={"BASE_TAG": "1.4"})
+report = trustbuild.check("services/web", build_args={"BASE_TAG": "1.4"})
 if not report.ok:
-    for image in report.refused + report.unverified:
-        print(image.pull.reference, image.reason)
-text = tb.pin("services/web").text          # the pinned Dockerfile
-code = tb.build(["-t", "web:1", "services/web"])   # docker's exit status
+    for verdict in report.refused + report.unverified:
+        print(verdict.pull.reference, verdict.reason, verdict.message)
+text = trustbuild.pin("services/web").text                 # the pinned Dockerfile
+result = trustbuild.build(["-t", "web:1", "services/web"])  # result.exit_code: docker's
 ```
+
+Nothing here prints or exits; failures are exceptions from :mod:`trustbuild.errors`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
-from trustbuild._internal.docker_args import BuildCommand, is_remote_context
+from trustbuild._internal.docker_args import (
+    BuildCommand,
+    build_args_from,
+    platforms_from,
+    refuse_unsupported,
+)
 from trustbuild._internal.docker_args import parse as parse_docker_args
-from trustbuild._internal.dockerfile import Builder, BuildOptions, analyse
+from trustbuild._internal.dockerfile import Builder, ImagePull, analyse
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
-from trustbuild._internal.exitcodes import for_report
 from trustbuild._internal.notary.client import TrustClient
-from trustbuild._internal.plan import CheckReport, ImageVerdict, check_dockerfile
+from trustbuild._internal.notary.inspection import RepositoryReport
+from trustbuild._internal.plan import (
+    BuildRequest,
+    CheckReport,
+    Dockerfile,
+    check_dockerfile,
+    options_for,
+    read_dockerfile,
+)
 from trustbuild._internal.runner import (
+    build_guard,
     choose_builder,
     docker_binary,
     docker_env,
@@ -35,95 +51,22 @@ from trustbuild._internal.runner import (
     pinned_copy,
     run_docker,
 )
-from trustbuild.errors import DockerfileError, UsageError
+from trustbuild.errors import (
+    DockerfileError,
+    ExitCode,
+    InvalidReferenceError,
+    TrustError,
+)
+
+log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Dockerfile:
-    """The Dockerfile a build uses: its text and where it came from (None: stdin)."""
-
-    text: str
-    path: Path | None
-    name: str  # file name for the pinned copy
-
-    @property
-    def display(self) -> str:
-        return str(self.path) if self.path else "<stdin>"
-
-
-def read_dockerfile(context: str, file: str | None, stdin: bytes | None = None) -> Dockerfile:
-    """docker's rule: ``-f`` is relative to the current directory, the default is
-    ``PATH/Dockerfile``; ``-f -`` is standard input."""
-    if file == "-":
-        data = stdin if stdin is not None else sys.stdin.buffer.read()
-        return Dockerfile(data.decode("utf-8", "surrogateescape"), None, "Dockerfile")
-    path = Path(file) if file else Path(context) / "Dockerfile"
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read Dockerfile {str(path)!r}: "
-                         f"{exc.strerror or exc}") from None
-    return Dockerfile(data.decode("utf-8", "surrogateescape"), path, path.name)
-
-
-def build_args_from(pairs: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
-    """``--build-arg K=V``; a bare ``K`` takes the environment's value, when set."""
-    args: dict[str, str] = {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not key:
-            raise UsageError(f"invalid --build-arg {pair!r}: expected KEY=VALUE")
-        if eq:
-            args[key] = value
-        elif key in env:
-            args[key] = env[key]
-    return args
-
-
-def options_from(cmd: BuildCommand, builder: Builder, env: Mapping[str, str]) -> BuildOptions:
-    platforms = [p.strip() for value in cmd.values("platform") for p in value.split(",")
-                 if p.strip()]
-    return BuildOptions(build_args=build_args_from(cmd.values("build-arg"), env),
-                        target=cmd.last("target"), platforms=platforms, builder=builder)
-
-
-def check_command(cmd: BuildCommand, builder: Builder, client: TrustClient,
-                  env: Mapping[str, str], stdin: bytes | None = None,
-                  ) -> tuple[Dockerfile, CheckReport]:
-    """Check the build a docker command line describes (no build)."""
-    _refuse_unsupported(cmd)
-    dockerfile = read_dockerfile(cmd.context or ".", cmd.file, stdin)
-    try:
-        return dockerfile, check_dockerfile(dockerfile.text, options_from(cmd, builder, env),
-                                            client.resolve_many, dockerfile.display,
-                                            client.policy)
-    except DockerfileError as exc:
-        exc.path = dockerfile.display
-        raise
-
-
-def _refuse_unsupported(cmd: BuildCommand) -> None:
-    if cmd.has("disable-content-trust"):
-        raise UsageError("--disable-content-trust is refused: trustbuild builds only on "
-                         "signed base images (use docker build for an unchecked build)")
-    context = cmd.context or "."
-    if context == "-":
-        raise UsageError("a build context on standard input cannot be checked: give a "
-                         "local directory as PATH (the Dockerfile may come from stdin "
-                         "with -f -)")
-    if is_remote_context(context):
-        raise UsageError(f"remote build contexts ({context}) cannot be checked before the "
-                         "build: clone or download it and build the local copy")
-    if cmd.values("build-context"):
-        raise UsageError("--build-context is not supported: a named context can replace "
-                         "the images trustbuild verifies")
-
-
-def trust_client(context: str | None, config: str | None = None,
-                 env: Mapping[str, str] | None = None, offline: bool = False) -> TrustClient:
-    """A client carrying the effective policy for a build of *context*."""
+def trust_client(context: str | None = ".", *, config: str | None = None,
+                 offline: bool = False, env: Mapping[str, str] | None = None) -> TrustClient:
+    """A client carrying the effective policy for a build of *context* (``--config`` file,
+    the project's ``.trustbuild.toml``, the user's file)."""
     from trustbuild._internal.policy import load
 
     env = dict(os.environ if env is None else env)
@@ -131,81 +74,143 @@ def trust_client(context: str | None, config: str | None = None,
                        policy=load(config=config, context=context, env=env))
 
 
+def decide_builder(builder: Builder | str | None, *, docker: str | None = None,
+                   env: Mapping[str, str] | None = None, buildx: bool = False,
+                   building: bool = False) -> Builder:
+    """The builder whose rules apply: *builder* when given; else the one docker would use
+    (``--buildx``, ``DOCKER_BUILDKIT``, the docker CLI's version and buildx), and BuildKit,
+    docker's default, when there is no docker CLI and nothing is building."""
+    if builder is not None:
+        return Builder(builder)
+    env = os.environ if env is None else env
+    return choose_builder(docker_binary(docker, env), env, buildx=buildx, building=building)
+
+
+@dataclass(slots=True)
+class RefsReport:
+    """The images a build would pull (``trustbuild refs``)."""
+
+    dockerfile: str
+    builder: Builder
+    pulls: list[ImagePull]
+    warnings: list[str] = field(default_factory=list)
+
+
+def refs(path: str = ".", *, dockerfile: str | None = None,
+         build_args: Mapping[str, str] | None = None, target: str | None = None,
+         platforms: Sequence[str] = (), builder: Builder | str | None = None,
+         docker: str | None = None, env: Mapping[str, str] | None = None,
+         stdin: bytes | None = None) -> RefsReport:
+    """Every image the build would pull, without network: ``trustbuild refs``."""
+    request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
+    chosen = decide_builder(builder, docker=docker, env=env)
+    return refs_for(request, chosen, stdin)
+
+
+def refs_for(request: BuildRequest, builder: Builder, stdin: bytes | None = None
+             ) -> RefsReport:
+    source = read_dockerfile(request.context, request.dockerfile, stdin)
+    analysis = analyse(source.text, options_for(request, builder), path=source.display)
+    return RefsReport(source.display, builder, analysis.pulls, analysis.warnings)
+
+
 def check(path: str = ".", *, dockerfile: str | None = None,
           build_args: Mapping[str, str] | None = None, target: str | None = None,
-          platforms: Sequence[str] = (), builder: Builder = Builder.BUILDKIT,
-          client: TrustClient | None = None, config: str | None = None) -> CheckReport:
-    """Check a build without running it: the library form of ``trustbuild check``.  Without
-    a *client*, one is made with the policy of *config*, the project and the user."""
-    source = read_dockerfile(path, dockerfile)
-    options = BuildOptions(build_args=dict(build_args or {}), target=target,
-                           platforms=list(platforms), builder=builder)
-    client = client or trust_client(path, config)
-    try:
-        return check_dockerfile(source.text, options, client.resolve_many, source.display,
-                                client.policy)
-    except DockerfileError as exc:
-        exc.path = source.display
-        raise
+          platforms: Sequence[str] = (), builder: Builder | str | None = None,
+          docker: str | None = None, client: TrustClient | None = None,
+          config: str | None = None, offline: bool = False,
+          env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> CheckReport:
+    """Check a build without running it: ``trustbuild check``.  Untrusted images are
+    verdicts in the report, not exceptions.  Without a *client*, one is made with the policy
+    of *config*, the project and the user."""
+    request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
+    chosen = decide_builder(builder, docker=docker, env=env)
+    client = client or trust_client(path, config=config, offline=offline, env=env)
+    return check_request(request, chosen, client, stdin)[1]
+
+
+def check_request(request: BuildRequest, builder: Builder, client: TrustClient,
+                  stdin: bytes | None = None) -> tuple[Dockerfile, CheckReport]:
+    source = read_dockerfile(request.context, request.dockerfile, stdin)
+    return source, check_dockerfile(source, options_for(request, builder),
+                                    client.resolve_many, client.policy)
 
 
 def pin(path: str = ".", *, dockerfile: str | None = None,
         build_args: Mapping[str, str] | None = None, target: str | None = None,
-        platforms: Sequence[str] = (), builder: Builder = Builder.BUILDKIT,
-        client: TrustClient | None = None, config: str | None = None) -> PinnedDockerfile:
-    """The pinned Dockerfile (``trustbuild pin``); raises ``TrustError`` unless every image
-    is trusted (or let through by the policy)."""
+        platforms: Sequence[str] = (), builder: Builder | str | None = None,
+        docker: str | None = None, client: TrustClient | None = None,
+        config: str | None = None, offline: bool = False,
+        env: Mapping[str, str] | None = None, stdin: bytes | None = None
+        ) -> PinnedDockerfile:
+    """The pinned Dockerfile (``trustbuild pin``).  Raises :class:`trustbuild.errors.Refused`
+    or :class:`trustbuild.errors.TrustError` unless every image is trusted (or let through by
+    the policy)."""
     return check(path, dockerfile=dockerfile, build_args=build_args, target=target,
-                 platforms=platforms, builder=builder, client=client,
-                 config=config).pinned()
+                 platforms=platforms, builder=builder, docker=docker, client=client,
+                 config=config, offline=offline, env=env, stdin=stdin).pinned()
 
 
 @dataclass(frozen=True, slots=True)
 class BuildResult:
+    """``exit_code``: docker's exit status, or the check's when docker was not started."""
+
     exit_code: int
-    report: CheckReport | None  # None when the command line was refused before checking
+    report: CheckReport
+
+
+def request_from(cmd: BuildCommand, env: Mapping[str, str]) -> BuildRequest:
+    """The build a docker command line describes."""
+    return BuildRequest(cmd.context or ".", cmd.file,
+                        build_args_from(cmd.values("build-arg"), env), cmd.last("target"),
+                        tuple(platforms_from(cmd.values("platform"))))
 
 
 def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = False,
           client: TrustClient | None = None, env: Mapping[str, str] | None = None,
           say: Say | None = None, stdin: bytes | None = None, config: str | None = None,
           offline: bool = False) -> BuildResult:
-    """``trustbuild build``: check, then run docker on the pinned copy.
+    """``trustbuild build``: check, then run docker on the pinned copy.  *argv* is docker
+    build's command line; *say* receives one line per image (default: standard error)."""
+    return build_command(parse_docker_args(list(argv)), docker=docker, buildx=buildx,
+                         client=client, env=env, say=say, stdin=stdin, config=config,
+                         offline=offline)
 
-    Returns docker's exit status, or the check's exit code when docker was not started."""
+
+def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool = False,
+                  client: TrustClient | None = None, env: Mapping[str, str] | None = None,
+                  say: Say | None = None, stdin: bytes | None = None,
+                  config: str | None = None, offline: bool = False) -> BuildResult:
     env = dict(os.environ if env is None else env)
-    cmd = parse_docker_args(list(argv))
-    _refuse_unsupported(cmd)
+    refuse_unsupported(cmd)
     binary = docker_binary(docker, env)
-    builder = choose_builder(binary, env, buildx=buildx)
-    client = client or trust_client(cmd.context, config, env, offline)
+    builder = decide_builder(None, docker=binary, env=env, buildx=buildx, building=True)
+    client = client or trust_client(cmd.context, config=config, offline=offline, env=env)
     if cmd.file == "-" and stdin is None:
         stdin = sys.stdin.buffer.read()
-    source, report = check_command(cmd, builder, client, env, stdin)
+    request = request_from(cmd, env)
+    source, report = check_request(request, builder, client, stdin)
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
-    said: set[str] = set()
-    for verdict in report.verdicts:
-        line = describe(verdict, report.mode)
-        if (not cmd.quiet or not verdict.trusted) and line not in said:
-            said.add(line)
-            say(line)
+    from trustbuild._internal import output
+
+    for line in output.verdict_lines(report, quiet=cmd.quiet):
+        say(line)
     if not report.passes:
-        return BuildResult(for_report(report), report)
+        return BuildResult(report.exit_code, report)
     docker_environment = docker_env(env, builder, buildx=buildx)
-    _refuse_registry_triggers(report, source, cmd, builder, env,
+    _refuse_registry_triggers(report, source, request, builder,
                               lambda image: onbuild_triggers(binary, docker_environment, image))
     pinned = report.pinned()
-    with pinned_copy(pinned.text, source.name, source.path) as path:
+    with build_guard() as signals, pinned_copy(pinned.text, source.name, source.path) as path:
         args = cmd.rewritten(str(path), dict(pinned.build_args))
         prefix = [binary, "buildx", "build"] if buildx else [binary, "build"]
         code = run_docker([*prefix, *args], docker_environment,
-                          stdin_consumed=cmd.file == "-")
+                          stdin_consumed=cmd.file == "-", signals=signals)
     return BuildResult(code, report)
 
 
-def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, cmd: BuildCommand,
-                              builder: Builder, env: Mapping[str, str],
-                              triggers_of: Callable[[str], list[str]]) -> None:
+def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, request: BuildRequest,
+                              builder: Builder, triggers_of: Callable[[str], list[str]]) -> None:
     """A base image's ONBUILD triggers run in the build; any image they pull was chosen by
     tag in the base image's config, where no pin can reach it, so such a build is refused.
     Triggers that pull nothing (``ONBUILD RUN make``) are fine."""
@@ -215,15 +220,12 @@ def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, cmd: Buil
             ref = verdict.pull.reference
             found = triggers_of(f"{ref.name}@{verdict.trusted.digest}")
             if found:
+                log.info("%s carries ONBUILD triggers: %s", ref, "; ".join(found))
                 triggers[str(ref)] = found
     if not triggers:
         return
-    options = replace(options_from(cmd, builder, env), onbuild_triggers=triggers)
-    try:
-        pulls = analyse(source.text, options).pulls
-    except DockerfileError as exc:
-        exc.path = source.display
-        raise
+    options = replace(options_for(request, builder), onbuild_triggers=triggers)
+    pulls = analyse(source.text, options, path=source.display).pulls
     from_triggers = [p for p in pulls if p.instruction.startswith("ONBUILD (from ")]
     if from_triggers:
         pull = from_triggers[0]
@@ -234,15 +236,38 @@ def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, cmd: Buil
             path=source.display)
 
 
-def describe(verdict: ImageVerdict, mode: str = "enforce") -> str:
-    pull = verdict.pull
-    where = f"{pull.instruction} line {pull.line}" if pull.line else pull.instruction
-    if verdict.trusted is not None:
-        notes = "".join(f"; {n}" for n in verdict.trusted.notes)
-        return (f"trustbuild: {pull.reference} -> {verdict.trusted.digest} "
-                f"({verdict.trusted.role}{notes})")
-    label = {"allowed": "allowed unverified", "refused": "refused"}.get(verdict.status,
-                                                                        "not verified")
-    if mode == "warn" and verdict.status != "allowed":
-        label = f"WARNING (warn mode, not enforced): {label}"
-    return f"trustbuild: {label}: {pull.reference} ({where}): {verdict.reason}"
+@dataclass(frozen=True, slots=True)
+class InspectResult:
+    """One repository's signed tags (``report``), or why they could not be read
+    (``error``)."""
+
+    image: str
+    report: RepositoryReport | None = None
+    error: TrustError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return ExitCode.OK if self.error is None else self.error.exit_code
+
+
+def inspect(images: Sequence[str], *, client: TrustClient | None = None,
+            config: str | None = None, offline: bool = False,
+            env: Mapping[str, str] | None = None) -> list[InspectResult]:
+    """Each repository's signed tags, digests and signing roles, like ``docker trust
+    inspect``: ``trustbuild inspect``.  A malformed image name raises
+    :class:`trustbuild.errors.InvalidReferenceError`; trust failures are results."""
+    from trustbuild._internal.reference import parse_normalized
+
+    for image in images:
+        try:
+            parse_normalized(image)
+        except InvalidReferenceError as exc:
+            raise InvalidReferenceError(f"{image}: {exc}") from None
+    client = client or trust_client(".", config=config, offline=offline, env=env)
+    results = []
+    for image in images:
+        try:
+            results.append(InspectResult(image, report=client.inspect(image)))
+        except TrustError as exc:
+            results.append(InspectResult(image, error=exc))
+    return results

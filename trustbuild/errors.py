@@ -28,6 +28,25 @@ class ExitCode(enum.IntEnum):
     EXECUTION = 6
 
 
+EXIT_CODE_MEANINGS: dict[int, str] = {
+    ExitCode.OK: "success (for build: docker succeeded)",
+    ExitCode.USAGE: "usage error: a command line, policy file or lock file that cannot be used",
+    ExitCode.DOCKERFILE: "Dockerfile error: it cannot be read as its builder reads it, or "
+                         "an image cannot be pinned in place",
+    ExitCode.UNTRUSTED: "refused: an image has no acceptable trust data",
+    ExitCode.TRUST_ERROR: "trust could not be established: network, TLS, authentication, "
+                          "expired metadata, bad signatures, rollback",
+    ExitCode.EXECUTION: "trustbuild could not run docker or write its files",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit codes, for ``--help``."""
+    lines = [f"  {int(code)}  {text}" for code, text in EXIT_CODE_MEANINGS.items()]
+    lines.insert(1, "  *  docker's own status when docker ran and failed (usually 1)")
+    return "Exit codes:\n" + "\n".join(lines)
+
+
 class Reason(enum.StrEnum):
     """Why an image was not trusted, for machines (``reason`` in JSON output)."""
 
@@ -60,7 +79,7 @@ class Reason(enum.StrEnum):
 class TrustbuildError(Exception):
     """Root of every error trustbuild raises on purpose."""
 
-    exit_code: ExitCode = ExitCode.EXECUTION
+    exit_code: int = ExitCode.EXECUTION
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -263,3 +282,13 @@ class ExecutionError(TrustbuildError):
     """trustbuild could not run docker, ask the engine, or write its own files."""
 
     exit_code = ExitCode.EXECUTION
+
+
+class Interrupted(TrustbuildError):
+    """A signal stopped trustbuild (docker, when it ran, got the signal first); the exit status
+    is 128 plus the signal's number, as a shell reports it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
+        self.exit_code = 128 + signum

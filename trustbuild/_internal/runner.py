@@ -2,32 +2,35 @@
 
 The pinned Dockerfile goes into a private temp dir under the user's file name (with its
 ``<name>.dockerignore``, so the context is the same), docker gets ``--file`` pointing at it,
-its output streams through, SIGINT and SIGTERM are forwarded, its exit status comes back, and
-the temp dir is removed on every path.
-
-``check`` and ``pin`` use only the builder choice here, usually without starting a process, so
-the process and file modules are imported where they are used.
+its output streams through, SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded, its exit status
+comes back, and the temp dir is removed on every path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
 
 from trustbuild._internal.dockerfile import Builder
-from trustbuild.errors import UsageError
+from trustbuild.errors import ExecutionError, Interrupted, UsageError
 
-if TYPE_CHECKING:
-    import subprocess
-    from types import FrameType
+log = logging.getLogger(__name__)
 
 FALSE_WORDS = ("0", "f", "false")
 TRUE_WORDS = ("1", "t", "true")
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+DOCKER_QUERY_TIMEOUT = 30
 
 
 def parse_bool(value: str, name: str) -> bool:
@@ -41,58 +44,42 @@ def parse_bool(value: str, name: str) -> bool:
 
 def choose_builder(docker: str, env: Mapping[str, str], *, buildx: bool,
                    building: bool = True) -> Builder:
-    """The builder docker will use for this command.  trustbuild then sets DOCKER_BUILDKIT
-    for docker explicitly, so the images checked are the images the build pulls.
+    """The builder docker will use for this command.
 
-    Without *building* (``check``, ``pin``), a machine with no docker CLI is fine: BuildKit,
-    docker's default builder since 23.0, decides."""
+    Without *building* (``check``, ``pin``, ``refs``), a machine with no docker CLI is fine:
+    BuildKit, docker's default builder since 23.0, decides."""
     if buildx:
+        log.info("builder: BuildKit (docker buildx build)")
         return Builder.BUILDKIT
     value = env.get("DOCKER_BUILDKIT", "")
     if value:
-        return Builder.BUILDKIT if parse_bool(value, "DOCKER_BUILDKIT") else Builder.CLASSIC
+        builder = Builder.BUILDKIT if parse_bool(value, "DOCKER_BUILDKIT") else Builder.CLASSIC
+        log.info("builder: %s (DOCKER_BUILDKIT=%s)", builder.value, value)
+        return builder
     try:
-        major, has_buildx = _client_facts(docker)
-    except UsageError:
+        major, has_buildx = _client_facts(docker, env)
+    except ExecutionError:
         if building:
             raise
+        log.info("builder: BuildKit (no docker CLI at %s; docker's default builder)", docker)
         return Builder.BUILDKIT
     if major is not None and major >= 23:
         # Docker 23+ builds with BuildKit through buildx, and falls back to the classic
         # builder when buildx is missing.
-        return Builder.BUILDKIT if has_buildx else Builder.CLASSIC
+        builder = Builder.BUILDKIT if has_buildx else Builder.CLASSIC
+        log.info("builder: %s (docker %s, buildx %s)", builder.value, major,
+                 "installed" if has_buildx else "missing")
+        return builder
+    log.info("builder: classic (docker %s, before BuildKit became the default)", major)
     return Builder.CLASSIC
 
 
-def _client_facts(docker: str) -> tuple[int | None, bool]:
-    """The docker CLI's major version, and whether buildx is installed: asked at once, as
-    each answer costs a CLI start (tens of milliseconds)."""
-    import subprocess
-
-    try:
-        version = subprocess.Popen([docker, "--version"], stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                   text=True)
-    except OSError as exc:
-        raise UsageError(f"cannot run docker ({docker}): {exc.strerror or exc}") from None
-    try:
-        buildx: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [docker, "buildx", "version"], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    except OSError:
-        buildx = None
-    try:
-        out, _ = version.communicate(timeout=30)
-        has_buildx = buildx is not None and buildx.wait(timeout=30) == 0
-    except subprocess.TimeoutExpired:
-        raise UsageError(f"{docker} --version did not answer within 30 s") from None
-    finally:
-        for child in (version, buildx):
-            if child is not None and child.poll() is None:
-                child.kill()
-                child.wait()
-    match = re.search(r"version (\d+)\.", out)
-    return (int(match.group(1)) if match else None), has_buildx
+def _client_facts(docker: str, env: Mapping[str, str]) -> tuple[int | None, bool]:
+    """The docker CLI's major version, and whether buildx is installed."""
+    version = _docker_output([docker, "--version"], env)
+    buildx = _docker_output([docker, "buildx", "version"], env, check=False)
+    match = re.search(r"version (\d+)\.", version.stdout)
+    return (int(match.group(1)) if match else None), buildx.returncode == 0
 
 
 def docker_env(env: Mapping[str, str], builder: Builder, *, buildx: bool) -> dict[str, str]:
@@ -105,15 +92,47 @@ def docker_env(env: Mapping[str, str], builder: Builder, *, buildx: bool) -> dic
     return out
 
 
+class _Signals:
+    """While a build is prepared and runs, the signals that end a process in a terminal go to
+    docker; before docker starts they stop trustbuild, which still removes its temp dir."""
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[bytes] | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in FORWARDED_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.child is None or self.child.poll() is not None:
+            raise Interrupted(signum)
+        with contextlib.suppress(ProcessLookupError):
+            self.child.send_signal(signum)
+
+
+@contextlib.contextmanager
+def build_guard() -> Iterator[_Signals]:
+    """Signals forwarded to docker (see :class:`_Signals`) for the length of a build."""
+    with _Signals() as signals:
+        yield signals
+
+
 @contextlib.contextmanager
 def pinned_copy(text: str, name: str, original: Path | None) -> Iterator[Path]:
     """A private temp dir holding *text* as *name* (and the Dockerfile-specific
     ``.dockerignore`` of *original*), removed afterwards whatever happens."""
     try:
-        workdir = _private_dir()
+        workdir = Path(tempfile.mkdtemp(prefix="trustbuild-"))  # mode 0700
     except OSError as exc:
-        raise UsageError(f"cannot make a private temp dir for the pinned Dockerfile: "
-                         f"{exc.strerror or exc}") from None
+        raise ExecutionError(f"cannot make a private temp dir for the pinned Dockerfile: "
+                             f"{exc.strerror or exc}") from None
     try:
         path = workdir / name
         try:
@@ -121,120 +140,73 @@ def pinned_copy(text: str, name: str, original: Path | None) -> Iterator[Path]:
             if original is not None:
                 ignore = original.with_name(original.name + ".dockerignore")
                 if ignore.is_file():
-                    (workdir / ignore.name).write_bytes(ignore.read_bytes())
+                    shutil.copyfile(ignore, workdir / ignore.name)
         except OSError as exc:
-            raise UsageError(f"cannot write the pinned copy of the Dockerfile: "
-                             f"{exc.strerror or exc} ({exc.filename})") from None
+            raise ExecutionError(f"cannot write the pinned copy of the Dockerfile: "
+                                 f"{exc.strerror or exc} ({exc.filename})") from None
         yield path
     finally:
-        _remove_private_dir(workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-# The pinned copy and the docker run use os directly: tempfile, shutil and subprocess cost
-# 8-17 ms to import here (compression modules, locale), a tenth of a build's overhead.
-
-def _private_dir() -> Path:
-    """As ``tempfile.mkdtemp(prefix="trustbuild-")``: mode 0700 under $TMPDIR or /tmp."""
-    base = os.environ.get("TMPDIR") or "/tmp"
-    for _ in range(100):
-        path = Path(base) / f"trustbuild-{os.urandom(6).hex()}"
-        try:
-            os.mkdir(path, 0o700)
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free name for a temp dir in {base}")
-
-
-def _remove_private_dir(workdir: Path) -> None:
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(workdir):
-            os.unlink(entry.path)  # only the files pinned_copy wrote
-    with contextlib.suppress(OSError):
-        os.rmdir(workdir)
-
-
-def run_docker(argv: Sequence[str], env: Mapping[str, str], *, stdin_consumed: bool) -> int:
-    """Run docker with output streaming through; forward SIGINT/SIGTERM; its exit status."""
-    import signal
-
-    program = _find_program(argv[0], env)
-    actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)] if stdin_consumed else []
+def run_docker(argv: Sequence[str], env: Mapping[str, str], *, stdin_consumed: bool,
+               signals: _Signals | None = None) -> int:
+    """Run docker with its output streaming through; its exit status (128 + N when a signal
+    N ended it).  With *signals*, the forwarded signals reach it."""
+    log.info("running %s", " ".join(argv))
     try:
-        # SIGPIPE and SIGXFSZ back to their defaults, as subprocess does (Python ignores them).
-        pid = os.posix_spawn(program, list(argv), dict(env), file_actions=actions,
-                             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        child = subprocess.Popen(list(argv), env=dict(env),
+                                 stdin=subprocess.DEVNULL if stdin_consumed else None)
     except OSError as exc:
-        raise UsageError(f"cannot run docker ({argv[0]}): {exc.strerror or exc}") from None
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+        raise ExecutionError(f"cannot run docker ({argv[0]}): {exc.strerror or exc}") from None
+    if signals is not None:
+        signals.child = child
     try:
-        _, status = os.waitpid(pid, 0)  # PEP 475: retried after the handler runs
+        code = child.wait()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    code = os.waitstatus_to_exitcode(status)
+        if signals is not None:
+            signals.child = None
+        if child.poll() is None:  # trustbuild itself is stopping: docker goes too
+            child.kill()
+            child.wait()
     return 128 - code if code < 0 else code
 
 
-def _find_program(name: str, env: Mapping[str, str]) -> str:
-    """*name* on the PATH of *env* (as the child would look it up), or *name* itself."""
-    if "/" in name:
-        return name
-    for directory in (env.get("PATH") or os.defpath).split(os.pathsep):
-        candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return name  # posix_spawn then reports that it is not there
-
-
 def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[str]:
-    """The ONBUILD triggers in the config of *image* (``name@digest``): from the engine's
-    local socket when it has the image, else from the CLI, which pulls it by digest first."""
-    from trustbuild._internal import engine
-    from trustbuild._internal.dockerconfig import config_dir as docker_config_dir
-
-    socket_path = engine.local_socket(env, docker_config_dir(env))
-    config = engine.image_config(socket_path, image) if socket_path else None
-    if config is not None:
-        return _triggers(config.get("OnBuild"), image)
+    """The ONBUILD triggers in the config of *image* (``name@digest``), asked of the docker
+    CLI, which reaches the engine the way the build will (contexts, ``DOCKER_HOST``, TLS);
+    the image is pulled by digest first when the engine lacks it."""
     inspect = [docker, "image", "inspect", "--format", "{{json .Config.OnBuild}}", image]
-    result = _docker_output(inspect, env)
+    result = _docker_output(inspect, env, check=False)
     if result.returncode != 0:
-        pulled = _docker_output([docker, "pull", "-q", image], env)
-        if pulled.returncode != 0:
-            raise UsageError(f"cannot pull {image} to read its ONBUILD triggers: "
-                             f"{pulled.stderr.strip()[-300:]}")
-        result = _docker_output(inspect, env)
-        if result.returncode != 0:
-            raise UsageError(f"cannot inspect {image}: {result.stderr.strip()[-300:]}")
+        log.info("%s is not in the engine: pulling it by digest to read its triggers", image)
+        _docker_output([docker, "pull", "-q", image], env,
+                       what=f"cannot pull {image} to read its ONBUILD triggers")
+        result = _docker_output(inspect, env, what=f"cannot inspect {image}")
     try:
         triggers = json.loads(result.stdout or "null")
     except ValueError:
-        raise UsageError(f"docker image inspect gave no JSON for {image}") from None
-    return _triggers(triggers, image)
-
-
-def _triggers(value: object, image: str) -> list[str]:
-    if value is None:
+        raise ExecutionError(f"docker image inspect gave no JSON for {image}") from None
+    if triggers is None:
         return []
-    if not (isinstance(value, list) and all(isinstance(t, str) for t in value)):
-        raise UsageError(f"unexpected ONBUILD value in the config of {image}")
-    return list(value)
+    if not (isinstance(triggers, list) and all(isinstance(t, str) for t in triggers)):
+        raise ExecutionError(f"unexpected ONBUILD value in the config of {image}")
+    return list(triggers)
 
 
-def _docker_output(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    import subprocess
-
+def _docker_output(argv: list[str], env: Mapping[str, str], *, check: bool = True,
+                   what: str = "") -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=600,
-                              check=False)
+        result = subprocess.run(argv, env=dict(env), capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=DOCKER_QUERY_TIMEOUT
+                                if argv[1:2] != ["pull"] else 600, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"cannot run docker ({argv[0]}): {exc}") from None
+        raise ExecutionError(f"cannot run docker ({argv[0]}): "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
+    if check and result.returncode != 0:
+        detail = result.stderr.strip()[-300:]
+        raise ExecutionError(f"{what or ' '.join(argv[:3])}: {detail}")
+    return result
 
 
 def docker_binary(explicit: str | None, env: Mapping[str, str]) -> str:

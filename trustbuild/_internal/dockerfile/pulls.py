@@ -94,7 +94,9 @@ def find_pulls(text: str, options: BuildOptions | None = None) -> list[ImagePull
     return analyse(text, options).pulls
 
 
-def analyse(text: str, options: BuildOptions | None = None) -> Analysis:
+def analyse(text: str, options: BuildOptions | None = None, *,
+            path: str | None = None) -> Analysis:
+    """Every image the build of *text* pulls.  *path* names the file in errors."""
     options = options or BuildOptions()
     try:
         parsed = parse(text)
@@ -109,8 +111,11 @@ def analyse(text: str, options: BuildOptions | None = None) -> Analysis:
             conversion = _Conversion(parsed, program, options, build_platform, target)
             pulls.extend(conversion.run(warnings))
             literals.extend(conversion.literal_bases)
-    except ShellError as exc:  # pragma: no cover - converted where the line is known
-        raise DockerfileError(str(exc)) from None
+    except DockerfileError as exc:
+        # TODO(fidelity): raise with the path where the error is found
+        if exc.path is None and path is not None:
+            raise DockerfileError(exc.message, exc.line, path=path) from None
+        raise
     return Analysis(parsed, pulls, warnings, literals)
 
 

@@ -1,0 +1,164 @@
+"""What every command shares: trustbuild's own flags, help text made from them, logging for
+``-v``, the streams, and one way to turn an error into a message and an exit code.
+
+Streams: results go to standard output, diagnostics to standard error.  With
+``--format json`` standard output always holds exactly one JSON document, errors included.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+import click
+
+from trustbuild._internal import output
+from trustbuild._internal.docker_args import BuildCommand, OwnFlag
+from trustbuild._internal.docker_args import parse as parse_docker_args
+from trustbuild.errors import TrustbuildError, UsageError, exit_codes_help
+
+INTERNAL_ERROR = 70  # a bug in trustbuild (EX_SOFTWARE)
+
+VERBOSE = OwnFlag("verbose", False, "explain each decision on standard error (-vv: more)",
+                  short="v")
+FORMAT = OwnFlag("format", True, "text (default) or json", metavar="FORMAT",
+                 choices=("text", "json"))
+CONFIG = OwnFlag("config", True, "a trust policy file (docs/policy.md)", metavar="FILE")
+OFFLINE = OwnFlag("offline", False, "use only the local trust cache, and only while nothing "
+                  "in it has expired")
+DOCKER = OwnFlag("docker", True, "the docker CLI (default: $TRUSTBUILD_DOCKER, else docker)",
+                 metavar="PATH")
+BUILDX = OwnFlag("buildx", False, "run `docker buildx build` instead of `docker build`")
+OUTPUT = OwnFlag("output", True, "write FILE instead of standard output", short="o",
+                 metavar="FILE")
+HELP = OwnFlag("help", False, "show this help", short="h")
+
+RAW_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True,
+            "help_option_names": []}
+
+
+class Streams:
+    """Where a command writes: results on stdout, diagnostics on stderr."""
+
+    def out(self, text: str) -> None:
+        click.echo(text)
+
+    def err(self, text: str) -> None:
+        click.echo(text, err=True)
+
+    def error(self, message: str) -> None:
+        self.err(f"trustbuild: error: {message}")
+
+
+def configure_logging(verbosity: int) -> None:
+    """``-v``: INFO from trustbuild's loggers on standard error; ``-vv``: DEBUG.  Warnings
+    are always shown."""
+    logger = logging.getLogger("trustbuild")
+    logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else
+                    logging.WARNING)
+    if not any(getattr(h, "trustbuild", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.trustbuild = True  # type: ignore[attr-defined]
+        handler.setFormatter(_Formatter())
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "trustbuild: " if record.levelno <= logging.INFO else \
+            f"trustbuild: {record.levelname.lower()}: "
+        return prefix + record.getMessage()
+
+
+def finish(code: int) -> NoReturn:
+    sys.exit(int(code))
+
+
+def fail(error: BaseException, *, fmt: str = "text", command: str = "",
+         verbose: int = 0) -> NoReturn:
+    """An error as one line on standard error (and, for JSON, as the document on standard
+    output); the exit code its class carries."""
+    streams = Streams()
+    if isinstance(error, TrustbuildError):
+        code = int(error.exit_code)
+        streams.error(str(error))
+    else:
+        code = INTERNAL_ERROR
+        if verbose:
+            traceback.print_exception(error, file=sys.stderr)
+        streams.error(f"internal error: {type(error).__name__}: {error} (this is a bug in "
+                      "trustbuild; run with -v for the traceback and report it)")
+    if fmt == "json":
+        document = output.error_json(error, command)
+        streams.out(output.to_json(document))
+    finish(code)
+
+
+@dataclass(frozen=True, slots=True)
+class DockerStyle:
+    """A command that takes docker build's command line plus trustbuild's own flags, read
+    by one parser (``docker_args.parse``)."""
+
+    name: str
+    usage: str
+    description: str
+    own: tuple[OwnFlag, ...]
+    run: Callable[[BuildCommand, Mapping[str, str]], int]
+    context_optional: bool = True
+
+    def help_text(self) -> str:
+        width = max(len(f.usage) for f in self.own) + 2
+        flags = "\n".join(f"  {f.usage:<{width}}{f.help}" for f in self.own)
+        return (f"Usage: {self.usage}\n\n{self.description}\n\ntrustbuild's options (every "
+                f"other option is docker build's):\n{flags}\n\n{exit_codes_help()}")
+
+    def click_command(self) -> click.Command:
+        summary = self.description.split("\n\n")[0].replace("\n", " ")
+
+        @click.command(self.name, context_settings=RAW_ARGS, add_help_option=False,
+                       help=self.help_text(), short_help=summary)
+        @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+        def command(args: tuple[str, ...]) -> None:
+            self.main(args)
+
+        return command
+
+    def main(self, args: Sequence[str]) -> NoReturn:
+        fmt = "text"
+        verbose = 0
+        try:
+            cmd = parse_docker_args(args, (*self.own, HELP), context_optional=True)
+            fmt = cmd.own_value("format") or "text"
+            verbose = cmd.own_count("verbose")
+            if cmd.has_own("help"):
+                Streams().out(self.help_text())
+                finish(0)
+            if cmd.context_index is None and not self.context_optional:
+                raise UsageError(f'"trustbuild {self.name}" requires exactly 1 argument (the '
+                                 "build context), got 0")
+            configure_logging(verbose)
+            code = self.run(cmd, dict(os.environ))
+        except TrustbuildError as exc:
+            fail(exc, fmt=_json_if_asked(args, fmt), command=self.name, verbose=verbose)
+        except KeyboardInterrupt:
+            Streams().err("trustbuild: interrupted")
+            finish(130)
+        except Exception as exc:  # a bug: say so, fail closed
+            fail(exc, fmt=_json_if_asked(args, fmt), command=self.name, verbose=verbose)
+        finish(code)
+
+
+def _json_if_asked(args: Sequence[str], parsed: str) -> str:
+    """The format asked for, even when the command line itself could not be read."""
+    if parsed == "json":
+        return parsed
+    for i, word in enumerate(args):
+        if word == "--format=json" or (word == "--format" and list(args[i + 1:i + 2]) == ["json"]):
+            return "json"
+    return "text"

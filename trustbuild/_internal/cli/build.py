@@ -1,0 +1,30 @@
+"""``trustbuild [build] [docker build options] PATH``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from trustbuild import api
+from trustbuild._internal.cli.base import BUILDX, CONFIG, DOCKER, OFFLINE, VERBOSE, DockerStyle
+from trustbuild._internal.docker_args import BuildCommand
+
+
+def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
+    result = api.build_command(cmd, docker=cmd.own_value("docker"),
+                               buildx=cmd.has_own("buildx"), env=env,
+                               config=cmd.own_value("config"),
+                               offline=cmd.has_own("offline"))
+    return result.exit_code
+
+
+COMMAND = DockerStyle(
+    "build",
+    "trustbuild [build] [trustbuild options] [docker build options] PATH",
+    """Build like `docker build`, but only on images whose tags are signed.
+
+Every image the build pulls (FROM, COPY --from, RUN --mount from=, ONBUILD, # syntax=) is
+resolved through Docker Content Trust; the build runs on a copy of the Dockerfile pinned to
+the signed digests.  Any image without acceptable trust data stops everything before docker
+starts.  Every other option goes to docker unchanged.""",
+    (DOCKER, BUILDX, CONFIG, OFFLINE, VERBOSE), run, context_optional=False)
+command = COMMAND.click_command()

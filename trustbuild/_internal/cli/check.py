@@ -1,0 +1,57 @@
+"""``trustbuild check``: the CI gate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from trustbuild import api
+from trustbuild._internal import output
+from trustbuild._internal.cli.base import (
+    CONFIG,
+    DOCKER,
+    FORMAT,
+    OFFLINE,
+    VERBOSE,
+    DockerStyle,
+    Streams,
+)
+from trustbuild._internal.docker_args import BuildCommand, refuse_unsupported
+from trustbuild._internal.plan import CheckReport
+
+
+def checked(cmd: BuildCommand, env: Mapping[str, str]) -> CheckReport:
+    """The check a docker command line describes (``check``, ``pin``)."""
+    refuse_unsupported(cmd)
+    request = api.request_from(cmd, env)
+    builder = api.decide_builder(None, docker=cmd.own_value("docker"), env=env)
+    client = api.trust_client(request.context, config=cmd.own_value("config"),
+                              offline=cmd.has_own("offline"), env=env)
+    stdin = _stdin() if request.dockerfile == "-" else None
+    return api.check_request(request, builder, client, stdin)[1]
+
+
+def _stdin() -> bytes:
+    import sys
+
+    return sys.stdin.buffer.read()
+
+
+def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
+    report = checked(cmd, env)
+    streams = Streams()
+    if cmd.own_value("format") == "json":
+        streams.out(output.to_json(output.check_json(report)))
+        streams.err(f"trustbuild: {output.check_summary(report)}")
+    else:
+        streams.out(output.check_text(report, quiet=cmd.quiet))
+    return report.exit_code
+
+
+COMMAND = DockerStyle(
+    "check",
+    "trustbuild check [trustbuild options] [docker build options] [PATH]",
+    """The CI gate: verify every image a build would pull; no build.
+
+Exit 0 only when every image is trusted (or allowed by the policy).""",
+    (FORMAT, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
+command = COMMAND.click_command()

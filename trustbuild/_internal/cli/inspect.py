@@ -1,0 +1,41 @@
+"""``trustbuild inspect IMAGE[:TAG]…``: signed tags, digests and signing roles."""
+
+from __future__ import annotations
+
+import click
+
+from trustbuild import api
+from trustbuild._internal import output
+from trustbuild._internal.cli.base import Streams, configure_logging, fail, finish
+from trustbuild.errors import TrustbuildError
+
+
+@click.command("inspect", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE[:TAG]...")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--offline", is_flag=True,
+              help="Use only the local trust cache, and only while none of it has expired.")
+@click.option("--config", "config", metavar="FILE", help="A trust policy file.")
+@click.option("-v", "--verbose", count=True, help="Explain each decision on standard error.")
+def command(images: tuple[str, ...], fmt: str, offline: bool, config: str | None,
+            verbose: int) -> None:
+    """Show the signed tags of each repository, with digests and signing roles.
+
+    Like `docker trust inspect`: the trust server is DOCKER_CONTENT_TRUST_SERVER, or the
+    registry's own host, and metadata is cached under $DOCKER_CONFIG/trust.
+    """
+    configure_logging(verbose)
+    try:
+        results = api.inspect(images, config=config, offline=offline)
+    except TrustbuildError as exc:
+        fail(exc, fmt=fmt, command="inspect", verbose=verbose)
+    streams = Streams()
+    for result in results:
+        if result.error is not None:
+            streams.err(f"trustbuild: {result.image}: {result.error}")
+    if fmt == "json":
+        streams.out(output.to_json(output.inspect_json(results)))
+    elif any(r.report for r in results):
+        streams.out(output.inspect_text(results))
+    finish(max((r.exit_code for r in results), default=0))

@@ -1,0 +1,61 @@
+"""``trustbuild pin``: the pinned Dockerfile, for pipelines that build elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from trustbuild._internal import output
+from trustbuild._internal.cli.base import (
+    CONFIG,
+    DOCKER,
+    OFFLINE,
+    OUTPUT,
+    VERBOSE,
+    DockerStyle,
+    Streams,
+)
+from trustbuild._internal.cli.check import checked
+from trustbuild._internal.docker_args import BuildCommand
+from trustbuild._internal.runner import is_same_file
+from trustbuild.errors import ExecutionError, UsageError
+
+
+def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
+    report = checked(cmd, env)
+    streams = Streams()
+    if not report.passes:
+        # Nothing on standard output: a pipe into `docker build -f -` gets no Dockerfile.
+        streams.err(output.check_text(report))
+        return report.exit_code
+    data = report.pinned().text.encode("utf-8", "surrogateescape")
+    target = cmd.own_value("output")
+    if target is None or target == "-":
+        import sys
+
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    source = Path(cmd.file) if cmd.file and cmd.file != "-" else \
+        Path(cmd.context or ".") / "Dockerfile"
+    path = Path(target)
+    if path.exists() and source.exists() and is_same_file(path, source):
+        raise UsageError(f"refusing to write the pinned Dockerfile over its input {target}")
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ExecutionError(f"cannot write {target}: {exc.strerror or exc}") from None
+    streams.err(f"trustbuild: {output.check_summary(report)}; pinned Dockerfile written "
+                f"to {target}")
+    return 0
+
+
+COMMAND = DockerStyle(
+    "pin",
+    "trustbuild pin [-o FILE] [trustbuild options] [docker build options] [PATH]",
+    """Write the Dockerfile pinned to signed digests.
+
+To standard output, or to FILE (never over the input Dockerfile).  Nothing is written when an
+image is not trusted: the reasons go to standard error and the exit code is check's.""",
+    (OUTPUT, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
+command = COMMAND.click_command()

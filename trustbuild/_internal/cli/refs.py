@@ -1,0 +1,40 @@
+"""``trustbuild refs``: the images a build would pull, without network."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from trustbuild import api
+from trustbuild._internal import output
+from trustbuild._internal.cli.base import DOCKER, FORMAT, VERBOSE, DockerStyle, Streams
+from trustbuild._internal.docker_args import BuildCommand
+
+
+def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
+    request = api.request_from(cmd, env)
+    builder = api.decide_builder(None, docker=cmd.own_value("docker"), env=env)
+    stdin = None
+    if request.dockerfile == "-":
+        import sys
+
+        stdin = sys.stdin.buffer.read()
+    report = api.refs_for(request, builder, stdin)
+    streams = Streams()
+    if cmd.own_value("format") == "json":
+        streams.out(output.to_json(output.refs_json(report)))
+    elif report.pulls:
+        streams.out(output.refs_text(report))
+    for warning in report.warnings:
+        streams.err(f"trustbuild: warning: {warning}")
+    return 0
+
+
+COMMAND = DockerStyle(
+    "refs",
+    "trustbuild refs [trustbuild options] [docker build options] [PATH]",
+    """List the images a build would pull.  No network.
+
+The builder's rules apply (global ARGs and --build-arg in FROM, stage names, --target,
+COPY --from, RUN --mount from=, ONBUILD triggers of parent stages, the # syntax= frontend).""",
+    (FORMAT, DOCKER, VERBOSE), run)
+command = COMMAND.click_command()

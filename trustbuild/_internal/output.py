@@ -1,0 +1,242 @@
+"""Every format trustbuild writes, in one place, from typed results: text for people, JSON
+for machines.  Commands choose a format and a stream; nothing else formats output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from trustbuild._internal.plan import CheckReport, ImageVerdict, Status
+from trustbuild.errors import DockerfileError, TrustbuildError, TrustError
+
+if TYPE_CHECKING:
+    from trustbuild._internal.dockerfile import ImagePull
+    from trustbuild._internal.notary.inspection import RepositoryReport
+    from trustbuild.api import InspectResult, RefsReport
+
+SCHEMA_VERSION = 1
+
+
+def to_json(document: Any) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+# -- check, pin, build ---------------------------------------------------------------------
+
+def verdict_line(verdict: ImageVerdict, mode: str = "enforce") -> str:
+    """One line per image: ``reference -> digest (role)``, or why it is not trusted."""
+    pull = verdict.pull
+    if verdict.trusted is not None:
+        notes = "".join(f"; {n}" for n in verdict.trusted.notes)
+        return f"{pull.reference} -> {verdict.trusted.digest} ({verdict.trusted.role}{notes})"
+    where = f"{pull.instruction} line {pull.line}" if pull.line else pull.instruction
+    label = {Status.ALLOWED: "allowed unverified", Status.REFUSED: "refused"}.get(
+        verdict.status, "not verified")
+    if mode == "warn" and verdict.status is not Status.ALLOWED:
+        label = f"WARNING (warn mode, not enforced): {label}"
+    return f"{label}: {pull.reference} ({where}): {verdict.message}"
+
+
+def verdict_lines(report: CheckReport, *, quiet: bool = False) -> Iterator[str]:
+    """What ``build`` says on standard error before docker runs (each line once)."""
+    said: set[str] = set()
+    for verdict in report.verdicts:
+        if quiet and verdict.status is Status.TRUSTED:
+            continue
+        line = f"trustbuild: {verdict_line(verdict, report.mode)}"
+        if line not in said:
+            said.add(line)
+            yield line
+
+
+def check_summary(report: CheckReport) -> str:
+    trusted = len(report.with_status(Status.TRUSTED))
+    allowed = f", {len(report.allowed)} allowed by policy" if report.allowed else ""
+    warn = "; warn mode: nothing enforced" if report.mode == "warn" else ""
+    return (f"{report.dockerfile}: {trusted} of {len(report.verdicts)} images trusted"
+            f"{allowed} ({report.builder.value} builder{warn})")
+
+
+def check_text(report: CheckReport, *, quiet: bool = False) -> str:
+    lines = [verdict_line(v, report.mode) for v in report.verdicts
+             if not (quiet and v.status is Status.TRUSTED)]
+    return "\n".join([*lines, check_summary(report)])
+
+
+def check_json(report: CheckReport) -> dict[str, object]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "dockerfile": report.dockerfile,
+        "builder": report.builder.value,
+        "mode": report.mode,
+        "ok": report.ok,
+        "passed": report.passes,
+        "exit_code": int(report.exit_code),
+        "images": [verdict_json(v) for v in report.verdicts],
+        "warnings": list(report.warnings),
+    }
+
+
+def verdict_json(verdict: ImageVerdict) -> dict[str, object]:
+    trusted, error = verdict.trusted, verdict.error
+    return {
+        **_pull_fields(verdict.pull),
+        "status": verdict.status.value,
+        "digest": trusted.digest if trusted else None,
+        "role": trusted.role if trusted else None,
+        "reason": verdict.reason.value if verdict.reason else None,
+        "message": verdict.message,
+        "expires": trusted.expires.isoformat() if trusted else None,
+        "notes": list(trusted.notes) if trusted else [],
+        "server": trusted.server if trusted else error.server if error else None,
+    }
+
+
+def _pull_fields(pull: ImagePull) -> dict[str, object]:
+    ref = pull.reference
+    return {
+        "reference": str(ref),
+        "written": pull.written or str(ref),
+        "expanded": pull.expanded,
+        "tag": ref.tag,
+        "instruction": pull.instruction,
+        "line": pull.line,
+        "column": pull.column,
+        "stage": _stage_name(pull),
+        "stage_index": pull.stage_index,
+        "platform": pull.platform,
+        "from_args": pull.from_args,
+    }
+
+
+def _stage_name(pull: ImagePull) -> str | None:
+    """The stage's name; None for an unnamed stage (stage names start with a letter, so an
+    index written as text is never a name)."""
+    if pull.stage is None or pull.stage == str(pull.stage_index):
+        return None
+    return pull.stage
+
+
+# -- refs ----------------------------------------------------------------------------------
+
+def refs_text(report: RefsReport) -> str:
+    return "\n".join(_pull_line(p) for p in report.pulls)
+
+
+def _pull_line(pull: ImagePull) -> str:
+    where = f"{pull.line}:{pull.column}" if pull.line else "-"
+    stage = pull.stage if pull.stage is not None else "-"
+    written = f"  (written {pull.written!r})" if pull.written != str(pull.reference) else ""
+    return (f"{where:<8} {pull.instruction:<18} stage={stage:<12} {pull.platform or '-':<14} "
+            f"{pull.reference}{written}")
+
+
+def refs_json(report: RefsReport) -> dict[str, object]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "dockerfile": report.dockerfile,
+        "builder": report.builder.value,
+        "images": [_pull_fields(p) for p in report.pulls],
+        "warnings": list(report.warnings),
+    }
+
+
+# -- inspect -------------------------------------------------------------------------------
+
+def inspect_text(results: Sequence[InspectResult]) -> str:
+    return "\n".join(_repository_text(r.report) for r in results if r.report is not None)
+
+
+def _repository_text(report: RepositoryReport) -> str:
+    lines = [f"\nSignatures for {report.name}  (trust server {report.server})\n",
+             f"{'SIGNED TAG':<20} {'DIGEST':<71} {'SIGNERS'}"]
+    for sig in sorted(report.signatures, key=lambda s: (s.tag, s.role)):
+        accepted = report.accepted.get(sig.tag)
+        used = accepted is not None and accepted.digest == sig.digest \
+            and accepted.role == sig.role
+        lines.append(f"{sig.tag:<20} {sig.digest:<71} {sig.signer} [{sig.role}]"
+                     f"{' (used)' if used else ''}")
+    if not report.signatures:
+        lines.append("(no signed tags)")
+    if report.signers:
+        lines.append(f"\nList of signers and their keys for {report.name}\n")
+        for name, keys in sorted(report.signers.items()):
+            lines.append(f"{name:<20} {', '.join(k[:12] for k in keys) or '(no keys)'}")
+    lines.append(f"\nAdministrative keys for {report.name}\n")
+    lines.append(f"  Repository Key:\t{', '.join(report.repository_keys)}")
+    lines.append(f"  Root Key:\t{', '.join(report.root_keys)}")
+    lines.extend(f"  warning: {role} not read: {problem}"
+                 for role, problem in sorted(report.problems.items()))
+    return "\n".join(lines)
+
+
+def inspect_json(results: Sequence[InspectResult]) -> dict[str, object]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "repositories": [_inspect_result_json(r) for r in results],
+    }
+
+
+def _inspect_result_json(result: InspectResult) -> dict[str, object]:
+    if result.report is None:
+        return {"image": result.image, "ok": False, "error": error_fields(result.error)}
+    report = result.report
+    tags: dict[tuple[str, str], dict[str, Any]] = {}
+    for sig in report.signatures:
+        accepted = report.accepted.get(sig.tag)
+        entry = tags.setdefault((sig.tag, sig.digest), {
+            "tag": sig.tag, "digest": sig.digest, "size": sig.size, "signers": [],
+            "roles": [], "accepted": accepted is not None and accepted.digest == sig.digest,
+            "accepted_role": accepted.role if accepted and accepted.digest == sig.digest
+            else None})
+        if sig.signer not in entry["signers"]:
+            entry["signers"].append(sig.signer)
+        entry["roles"].append(sig.role)
+    return {
+        "image": result.image,
+        "ok": True,
+        "repository": report.name,
+        "server": report.server,
+        "signed_tags": sorted(tags.values(), key=lambda t: (t["tag"], t["digest"])),
+        "signers": [{"name": n, "keys": list(keys)} for n, keys in sorted(report.signers.items())],
+        "root_keys": list(report.root_keys),
+        "repository_keys": list(report.repository_keys),
+        "problems": dict(report.problems),
+    }
+
+
+# -- policy --------------------------------------------------------------------------------
+
+def policy_text(rows: Sequence[Mapping[str, str]]) -> str:
+    lines = []
+    for row in rows:
+        lines.append(row["image"])
+        lines.extend(f"  {key:<12} {value}" for key, value in row.items() if key != "image")
+    return "\n".join(lines)
+
+
+# -- errors --------------------------------------------------------------------------------
+
+def error_fields(error: BaseException | None) -> dict[str, object] | None:
+    """An error as JSON: its exit code, machine reason, message, and where it applies."""
+    if error is None:
+        return None
+    fields: dict[str, object] = {
+        "exit_code": int(getattr(error, "exit_code", 1)),
+        "reason": error.reason.value if isinstance(error, TrustError) else
+        "dockerfile" if isinstance(error, DockerfileError) else
+        "usage" if isinstance(error, TrustbuildError) and error.exit_code == 2 else "error",
+        "message": str(error),
+    }
+    if isinstance(error, DockerfileError):
+        fields.update(dockerfile=error.path, line=error.line)
+    if isinstance(error, TrustError):
+        fields.update(repository=error.gun, server=error.server)
+    return fields
+
+
+def error_json(error: BaseException, command: str) -> dict[str, object]:
+    """What ``--format json`` prints when a command stops on an error."""
+    return {"schema_version": SCHEMA_VERSION, "command": command, "ok": False,
+            "passed": False, "error": error_fields(error)}
