@@ -1,6 +1,48 @@
 """trustbuild: build container images only on base images whose tags are signed.
 
-Heavy modules are imported lazily so that ``trustbuild --version`` stays fast.
+The public API is what this module exports (docs/api.md documents each name); everything
+under ``trustbuild._internal`` may change without notice.  Exceptions are in
+:mod:`trustbuild.errors`.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+from trustbuild._internal.dockerfile import Builder, ImagePull
+from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
+from trustbuild._internal.notary.client import TrustClient, TrustedDigest
+from trustbuild._internal.notary.inspection import RepositoryReport
+from trustbuild._internal.plan import CheckReport, ImageVerdict, Status
+from trustbuild._version import __version__
+from trustbuild.api import (
+    BuildResult,
+    InspectResult,
+    RefsReport,
+    build,
+    check,
+    inspect,
+    pin,
+    refs,
+    trust_client,
+)
+
+__all__ = [
+    "BuildResult",
+    "Builder",
+    "CheckReport",
+    "ImagePull",
+    "ImageVerdict",
+    "InspectResult",
+    "PinnedDockerfile",
+    "RefsReport",
+    "RepositoryReport",
+    "Status",
+    "TrustClient",
+    "TrustedDigest",
+    "__version__",
+    "build",
+    "check",
+    "inspect",
+    "pin",
+    "refs",
+    "trust_client",
+]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import click
 
-from trustbuild import __version__
+from trustbuild._version import __version__
 from trustbuild.errors import exit_codes_help
 
 

@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trustbuild import __version__
 from trustbuild._internal import wire
 from trustbuild._internal.notary.credentials import Credentials
+from trustbuild._version import __version__
 from trustbuild.errors import (
     AuthenticationError,
     NetworkError,
