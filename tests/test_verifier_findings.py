@@ -170,7 +170,7 @@ DEEP = b'{"signed":' + b"[" * 100_000 + b"]" * 100_000 + b',"signatures":[]}'
     ("root.json", lambda d: _edit(d, _non_ascii_key), MetadataError),
     ("timestamp.json", lambda d: DEEP, MetadataError),
     ("root.json", lambda d: DEEP, MetadataError),
-])
+], ids=["non-ascii-signature", "non-ascii-key", "deep-timestamp", "deep-root"])
 def test_hostile_metadata_is_a_verdict_for_that_repository(
         sim: SimServer, client: Client, name: str, damage: Any, error: type) -> None:
     bad, good = repo(sim, "hostile"), repo(sim, "healthy")
