@@ -207,7 +207,7 @@ def test_the_first_of_the_users_files_decides(tmp_path: Path) -> None:
     policy = load(config=str(strict), context=str(ctx), env=env)
     assert policy.mode.value == "enforce" and policy.project_policy.source == str(strict)
     bad = write(tmp_path / "bad.toml", "[trust]\nproject_policy = 'sometimes'\n")
-    with pytest.raises(PolicyError, match="trust.project_policy must be one of"):
+    with pytest.raises(PolicyError, match=r"trust\.project_policy must be one of"):
         load(config=str(bad), env=env)
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -429,7 +429,7 @@ def _own_policy_only(source: str, value: Any) -> IgnoredSetting:
 
 
 # For each [trust] scalar: whether a project's value is at least as strict as the user's.
-_AT_LEAST_AS_STRICT = {
+_AT_LEAST_AS_STRICT: dict[str, Callable[[Any, Any], bool]] = {
     "tofu": lambda project, user: project is False or user is True,
     "mode": lambda project, user: project == "enforce" or user == "warn",
     "offline": lambda project, user: project is False or user is True,

@@ -244,16 +244,14 @@ class TrustedRepository:
         self.role(RELEASES)  # loaded now, so lookups need no I/O (and checked if hidden)
 
     def _verifier(self, role: str) -> Callable[[Signed], None]:
-        root = self._require(self.root)
-        return lambda signed: verify_signatures(signed, root.keys, root.roles[role])
+        return _signed_by(self._require(self.root), role)
 
     def _floor_verifiers(self, role: str) -> list[Callable[[Signed], None]]:
         """Whoever's signature makes a cached copy of a top-level *role* count as seen:
         the keys of any root trusted in this update (notary keeps the version floor across a
         key rotation the same way: its previous builder checks the cache against the
         previous root)."""
-        return [lambda signed, r=r: verify_signatures(signed, r.keys, r.roles[role])
-                for r in reversed(self._trusted_roots)]
+        return [_signed_by(root, role) for root in reversed(self._trusted_roots)]
 
     def _timestamp(self, root: Root) -> Timestamp:
         cached = self._cache.load("timestamp")
@@ -458,6 +456,13 @@ def _signed_target(tag: str, meta: FileMeta, role: str) -> SignedTarget:
     if sha is None:
         raise MetadataError(f"{role}: target {tag} has no valid hash, expecting sha256")
     return SignedTarget(tag, f"sha256:{sha}", meta.length, role)
+
+
+def _signed_by(root: Root, role: str) -> Callable[[Signed], None]:
+    def verify(signed: Signed) -> None:
+        verify_signatures(signed, root.keys, root.roles[role])
+
+    return verify
 
 
 def _seen(cached: bytes, parse: Callable[[bytes], S],
