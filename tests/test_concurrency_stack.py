@@ -94,21 +94,21 @@ def assert_right(outcome: Outcome, expected: Expected) -> None:
     assert [i["status"] for i in images].count("refused") == expected.refused, images
 
 
-def assert_never_wrong(outcome: Outcome, expected: Expected) -> None:
+def assert_never_wrong(outcome: Outcome, expected: Expected, note: str = "") -> None:
     """Right, or trust could not be established with a message that says why; never a wrong
     digest, never an image trusted that is not signed, never a traceback."""
-    assert "Traceback" not in outcome.stderr, outcome.stderr
+    assert "Traceback" not in outcome.stderr, (note, outcome.stderr)
     if outcome.code == UNTRUSTED:
         assert_right(outcome, expected)
         return
-    assert outcome.code == TRUST_ERROR, outcome
+    assert outcome.code == TRUST_ERROR, (note, outcome)
     images = outcome.images()
     for image in images:
         if image["status"] == "trusted":
-            assert image["digest"] in expected.trusted, image
+            assert image["digest"] in expected.trusted, (note, image)
     failed = [i for i in images if i["status"] not in ("trusted", "refused")]
-    assert failed, images
-    assert all(len(json.dumps(i)) > 40 for i in failed)  # carries a message, not a bare code
+    assert failed, (note, images)
+    assert all(len(json.dumps(i)) > 40 for i in failed), note  # a message, not a bare code
 
 
 def notary_reads(stack: Stack, trust_dir: Path, images: Sequence[tuple[str, str, str]]
@@ -175,18 +175,18 @@ def test_runs_killed_during_a_first_use_never_lead_to_a_wrong_answer(
     rng = random.Random(seed)
     # Kill points: at random times over the whole first use (interpreter start-up included),
     # and right after the k-th metadata file lands in the trust dir, for k across all of them.
-    points = [{"after": first_use * (i + rng.random()) / KILLS} for i in range(KILLS)]
-    points += [{"files": k} for k in sorted(rng.sample(range(1, total), min(KILLS, total - 1)))]
+    points = [(first_use * (i + rng.random()) / KILLS, 0) for i in range(KILLS)]
+    points += [(0.0, k) for k in sorted(rng.sample(range(1, total), min(KILLS, total - 1)))]
     partial = 0
-    for i, point in enumerate(points):
+    for i, (after, files) in enumerate(points):
         config = tmp_path / f"killed{i}"
         env = environment(stack, config)
-        kill_when(start(ctx, env), config / "trust", **point)
+        kill_when(start(ctx, env), config / "trust", after=after, files=files)
         partial += 0 < cached_files(config / "trust") < total
         outcome = finish(start(ctx, env))
-        context = f"(seed {seed}, killed at {point}, first use {first_use:.2f}s)"
-        assert "Traceback" not in outcome.stderr, context
-        assert_never_wrong(outcome, expected)
+        context = (f"(seed {seed}, killed after {after:.3f}s / {files} files, first use "
+                   f"{first_use:.2f}s)")
+        assert_never_wrong(outcome, expected, context)
         if outcome.code == UNTRUSTED:
             notary_reads(stack, config / "trust", [
                 (catalog.legacy.repo, catalog.legacy.tag, catalog.legacy.digest),
