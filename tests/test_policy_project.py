@@ -131,6 +131,11 @@ def test_a_project_pin_replaces_trust_on_first_use(tmp_path: Path) -> None:
     policy = policies(tmp_path, "", f"[[repository]]\nmatch = '{GUN}'\nroot_keys = ['{KEY_B}']\n")
     assert [r.root_keys for r in policy.root_pins(GUN)] == [(KEY_B,)]
     assert policy.root_pin(GUN) is not None and policy.ignored == []
+    # the project turns trust on first use off and pins what it uses: still a pin
+    policy = policies(tmp_path, "", "[trust]\ntofu = false\n"
+                      f"[[repository]]\nmatch = '{GUN}'\nroot_keys = ['{KEY_B}']\n")
+    assert policy.tofu.value is False and policy.root_pin(GUN) is not None
+    assert policy.root_pin(f"{REG}/other") is None
 
 
 def test_a_project_pin_narrows_the_users_pin(tmp_path: Path) -> None:
