@@ -197,4 +197,4 @@ def test_runs_killed_during_a_first_use_never_lead_to_a_wrong_answer(
     for files in range(1, total, 3):
         kill_when(start(ctx, env), config / "trust", files=files)
     assert_never_wrong(finish(start(ctx, env)), expected)
-    assert partial >= KILLS // 2, f"only {partial} kills left a partial trust dir (seed {seed})"
+    assert partial >= KILLS // 3, f"only {partial} kills left a partial trust dir (seed {seed})"
