@@ -97,6 +97,18 @@ def test_trust_settings_only_tighten(tmp_path: Path, caplog: pytest.LogCaptureFi
         assert project_file in caplog.text and f"trust.{key}" in caplog.text
 
 
+@pytest.mark.parametrize(("project", "message"), [
+    ("[[exception]]\nmatch = 'a/[b]'\n", "bad glob"),
+    ("[[server]]\nregistry = 'r'\nproxy = 'x'\n", "unknown key server[0].proxy"),
+    ("[trust]\nmode = 'lenient'\n", "trust.mode must be one of"),
+])
+def test_an_invalid_project_file_is_an_error_even_where_ignored(tmp_path: Path, project: str,
+                                                                message: str) -> None:
+    with pytest.raises(PolicyError, match=message) as caught:
+        policies(tmp_path, "", project)
+    assert ".trustbuild.toml" in str(caught.value)
+
+
 def test_a_project_cannot_opt_itself_in(tmp_path: Path) -> None:
     policy = policies(tmp_path, "", "[trust]\nproject_policy = 'trusted'\nmode = 'warn'\n")
     assert policy.mode.value == "enforce"

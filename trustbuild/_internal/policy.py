@@ -377,6 +377,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 _TOP = {"trust", "server", "repository", "exception"}
+_SERVER_KEYS = {"registry", "url", "ca", "client_cert", "client_key"}
 _TRUST = {"tofu": bool, "mode": str, "offline": bool, "grace": str, "project_policy": str}
 _SCALARS = ("tofu", "mode", "offline", "grace")
 
@@ -460,11 +461,13 @@ def _tighten(policy: Policy, doc: dict[str, Any], source: str) -> None:
         elif value != current.value:
             setattr(policy, key, Sourced(value, source))
     for i, item in enumerate(_array(doc.get("server", []), source, "server")):
+        _no_unknown(item, _SERVER_KEYS, source, f"server[{i}].")  # its files are not read
         policy.ignored.append(IgnoredSetting(
             source, f"server[{i}]", _shown(item),
             "a project cannot choose trust servers, CAs or client certificates: they decide "
             "whose trust data and which TLS certificates are believed"))
     for i, item in enumerate(_array(doc.get("exception", []), source, "exception")):
+        _exception(item, source, f"exception[{i}]")  # validated all the same
         policy.ignored.append(IgnoredSetting(
             source, f"exception[{i}]", _shown(item),
             "a project cannot allow images without trust data"))
@@ -498,8 +501,7 @@ def _exception(item: dict[str, Any], source: str, where: str) -> ExceptionRule:
 
 
 def _server(item: dict[str, Any], source: str, where: str, base: Path) -> ServerRule:
-    _no_unknown(item, {"registry", "url", "ca", "client_cert", "client_key"}, source,
-                where + ".")
+    _no_unknown(item, _SERVER_KEYS, source, where + ".")
     url = item.get("url")
     if url is not None:
         url = _typed(url, str, source, f"{where}.url")
