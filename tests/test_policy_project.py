@@ -99,7 +99,7 @@ def test_trust_settings_only_tighten(tmp_path: Path, caplog: pytest.LogCaptureFi
 
 @pytest.mark.parametrize(("project", "message"), [
     ("[[exception]]\nmatch = 'a/[b]'\n", "bad glob"),
-    ("[[server]]\nregistry = 'r'\nproxy = 'x'\n", "unknown key server[0].proxy"),
+    ("[[server]]\nregistry = 'r'\nproxy = 'x'\n", r"unknown key server\[0\]\.proxy"),
     ("[trust]\nmode = 'lenient'\n", "trust.mode must be one of"),
 ])
 def test_an_invalid_project_file_is_an_error_even_where_ignored(tmp_path: Path, project: str,
