@@ -72,8 +72,9 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_precedence_config_then_project_then_user(tmp_path: Path) -> None:
+    """With the user's opt-in, a project's policy is read as one of the user's files."""
     user = write(tmp_path / "xdg/trustbuild/config.toml",
-                 "[trust]\nmode = 'warn'\noffline = true\n"
+                 "[trust]\nmode = 'warn'\noffline = true\nproject_policy = 'trusted'\n"
                  "[[server]]\nregistry = 'reg.example*'\nurl = 'https://user.example'\n")
     project = write(tmp_path / "ctx/.trustbuild.toml",
                     "[trust]\nmode = 'enforce'\n"

@@ -127,6 +127,15 @@ def test_a_trust_server_and_ca_per_registry(stack: Stack, catalog: Catalog,
                  f"[[server]]\nregistry = 'localhost:{port}'\nurl = '{second.url}'\n"
                  f"ca = '{{second}}'\n")
         policy.write_text(rules.format(first=stack.notary_ca, second=second.ca))
+        # The build context is untrusted: its servers and CAs apply only when the user's own
+        # policy says project policies are trusted.
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+        ignored = trustbuild(["check", "--format", "json", str(ctx)], env)
+        assert ignored.returncode == 5, ignored.stdout + ignored.stderr
+        assert f"{policy}: server[0]" in ignored.stderr
+        user = tmp_path / "xdg" / "trustbuild" / "config.toml"
+        user.parent.mkdir(parents=True)
+        user.write_text("[trust]\nproject_policy = 'trusted'\n")
         result = trustbuild(["check", "--format", "json", str(ctx)], env)
         assert result.returncode == 0, result.stdout + result.stderr
         images = {i["reference"]: i for i in json.loads(result.stdout)["images"]}

@@ -18,8 +18,9 @@ from trustbuild.errors import CanonicalJSONError
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _EXACT_FLOAT_LIMIT = 2**53
-
-
+# Notary's own files nest 6 levels; a target's "custom" data can add some.  Go's decoder
+# stops at 10000, Python's recursion limit is about 1000 frames.
+MAX_DEPTH = 100
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len({key.casefold() for key, _ in pairs}) != len(pairs):
@@ -37,11 +38,28 @@ def _reject_constant(name: str) -> Any:
 
 def loads(data: bytes) -> Any:
     try:
-        return json.loads(data, object_pairs_hook=_pairs, parse_constant=_reject_constant)
+        value = json.loads(data, object_pairs_hook=_pairs, parse_constant=_reject_constant)
+    except RecursionError:
+        raise CanonicalJSONError(f"nested more than {MAX_DEPTH} levels deep") from None
     except (UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, CanonicalJSONError):
             raise
         raise CanonicalJSONError(f"not valid JSON: {exc}") from None
+    _check_depth(value)
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    """At most MAX_DEPTH levels of arrays and objects, so that encoding (which recurses)
+    cannot run out of stack, whichever thread does it."""
+    containers = [value] if isinstance(value, dict | list) else []
+    for _ in range(MAX_DEPTH):
+        containers = [child for item in containers
+                      for child in (item.values() if isinstance(item, dict) else item)
+                      if isinstance(child, dict | list)]
+        if not containers:
+            return
+    raise CanonicalJSONError(f"nested more than {MAX_DEPTH} levels deep")
 
 
 def encode(value: Any) -> bytes:

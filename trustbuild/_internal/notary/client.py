@@ -123,12 +123,7 @@ class TrustClient:
 
     def _policy_pin(self, gun: str) -> RootPin | None:
         assert self.policy is not None
-        rule = self.policy.repository_rule(gun)
-        if rule is None or not rule.pins_root:
-            return None
-        from trustbuild._internal.notary.trustpin import make_pin
-
-        return make_pin(rule.root_keys, rule.root_certs, rule.root_cas, rule.source)
+        return self.policy.root_pin(gun)
 
     def repository(self, ref: ImageReference) -> TrustedRepository:
         """The verified trust data of *ref*'s repository.  One load serves every reference

@@ -83,11 +83,17 @@ def _signature(obj: Any, role: str) -> Signature:
     keyid, method, sig = obj.get("keyid"), obj.get("method"), obj.get("sig")
     if not (isinstance(keyid, str) and isinstance(method, str) and isinstance(sig, str)):
         raise MetadataError(f"{role}: a signature needs keyid, method and sig strings")
+    if not (keyid.isascii() and method.isascii()):
+        raise MetadataError(f"{role}: a signature's keyid and method must be ASCII")
+    return Signature(keyid, method.lower(), _base64(sig, f"{role}: signature"))
+
+
+def _base64(text: str, what: str) -> bytes:
+    """Standard base64 with padding, nothing else (a non-ASCII digit included)."""
     try:
-        raw = base64.b64decode(sig, validate=True)
-    except binascii.Error:
-        raise MetadataError(f"{role}: signature is not base64") from None
-    return Signature(keyid, method.lower(), raw)
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raise MetadataError(f"{what} is not base64") from None
 
 
 def parse_expires(value: Any, role: str) -> datetime:
@@ -99,11 +105,11 @@ def parse_expires(value: Any, role: str) -> datetime:
     micro = int((frac or "0").ljust(9, "0")[:6])
     try:
         stamp = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micro, tzinfo=UTC)
-    except ValueError as exc:
+        if zone != "Z":
+            sign = 1 if zone[0] == "+" else -1
+            stamp -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    except (ValueError, OverflowError) as exc:
         raise MetadataError(f"{role}: expires {value!r}: {exc}") from None
-    if zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        stamp -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
     return stamp
 
 
@@ -123,10 +129,7 @@ class FileMeta:
         for alg, value in raw_hashes.items():
             if not isinstance(value, str):
                 raise MetadataError(f"{what}: hash {alg} must be base64 text")
-            try:
-                hashes[alg] = base64.b64decode(value, validate=True)
-            except binascii.Error:
-                raise MetadataError(f"{what}: hash {alg} is not base64") from None
+            hashes[alg] = _base64(value, f"{what}: hash {alg}")
             if alg in HASH_SIZES and len(hashes[alg]) != HASH_SIZES[alg]:
                 raise MetadataError(f"{what}: {alg} hash has the wrong length")
         return cls(length, hashes)
@@ -159,7 +162,7 @@ class FileMeta:
 def _whole(value: Any, what: str, minimum: int = 0) -> int:
     """A JSON number that is a whole number (Go decodes every number as a float64)."""
     if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not float(value).is_integer() or value < minimum:
+            or (isinstance(value, float) and not value.is_integer()) or value < minimum:
         raise MetadataError(f"{what} must be a whole number of at least {minimum}")
     return int(value)
 
@@ -236,7 +239,15 @@ def _common(env: Envelope, role: str) -> tuple[int, datetime]:
 def _keys(obj: Any, what: str) -> dict[str, PublicKey]:
     if not isinstance(obj, dict):
         raise MetadataError(f"{what}: keys must be an object")
-    return {keyid: parse_key(key) for keyid, key in obj.items()}
+    return {keyid: _key(key, f"{what}: key {keyid[:12]}") for keyid, key in obj.items()}
+
+
+def _key(obj: Any, what: str) -> PublicKey:
+    keyval = obj.get("keyval") if isinstance(obj, dict) else None
+    public = keyval.get("public") if isinstance(keyval, dict) else None
+    if isinstance(public, str):
+        _base64(public, f"{what}: keyval.public")  # before anything hashes or decodes it
+    return parse_key(obj)
 
 
 def _keyids(obj: Any, what: str) -> tuple[str, ...]:

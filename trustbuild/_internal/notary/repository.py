@@ -8,7 +8,8 @@ delegations are fetched by hash and reused from the cache when the hash still ma
 Where the notary client is weak, this is stricter: no fallback to cached data when the server
 cannot be asked (only an explicit offline mode reads the cache alone, and only while nothing
 has expired); an expired or unsatisfiable ``targets/releases`` is an error, not a silent
-fallback to ``targets``.
+fallback to ``targets``, and so is a ``targets/releases`` the snapshot leaves out; with trust
+on first use off, a cached root is no pin either.
 
 I/O goes through two small interfaces, :class:`Fetcher` and :class:`Cache`.
 """
@@ -16,7 +17,7 @@ I/O goes through two small interfaces, :class:`Fetcher` and :class:`Cache`.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -43,6 +44,8 @@ from trustbuild.errors import (
     NotFoundError,
     NoTrustData,
     OfflineError,
+    Reason,
+    RollbackError,
     RootError,
     SignatureError,
     TrustError,
@@ -52,6 +55,9 @@ MAX_ROOT_SIZE = 1024 * 1024
 MAX_TIMESTAMP_SIZE = 1024 * 1024
 MAX_ROOT_ROTATIONS = 256
 MAX_DELEGATION_DEPTH = 32
+# Moves to a newer root during one update: one after a signature failure, then one for each
+# root hash a snapshot lists (a server whose root.json lags its snapshot needs both).
+MAX_UPDATE_ROTATIONS = 3
 RELEASES = "targets/releases"
 ACCEPTED_ROLES = (RELEASES, "targets")
 
@@ -99,24 +105,41 @@ class TrustedRepository:
         self.snapshot: Snapshot | None = None
         self.targets: Targets | None = None
         self._delegations: dict[str, Targets | None] = {}
+        # Every root trusted during this update, oldest first: cached metadata that verifies
+        # under any of them sets the rollback floor, so a key rotation does not reset it.
+        self._trusted_roots: list[Root] = []
 
     # -- update ------------------------------------------------------------------------------
 
     def update(self) -> None:
         try:
             self._load_root()
-            try:
-                self._update_chain()
-            except _RootChanged as changed:
-                self._rotate_root(changed.meta)
-                self._update_chain()
-            except SignatureError:
-                # A role key may have been rotated in a newer root: look once, then retry.
-                if self._offline or not self._rotate_root(None):
-                    raise
-                self._update_chain()
+            self._update_chain_rotating()
         except TrustError as exc:
             raise exc.with_context(self.gun, self.server) from None
+
+    def _update_chain_rotating(self) -> None:
+        """The chain from the timestamp down; a newer root when the snapshot lists one, or
+        once when a signature fails (a role key may have been rotated in a newer root)."""
+        looked_after_signature = False
+        for _ in range(MAX_UPDATE_ROTATIONS):
+            try:
+                self._update_chain()
+                return
+            except _RootChanged as changed:
+                self._rotate_root(changed.meta)
+            except SignatureError:
+                if self._offline or looked_after_signature or not self._rotate_root(None):
+                    raise
+                looked_after_signature = True
+        try:
+            self._update_chain()
+        except _RootChanged as changed:
+            root = self._require(self.root)
+            raise RootError(f"the snapshot lists a root (sha256 {changed.meta.sha256_hex}) "
+                            f"that is not the trusted root (version {root.version}), even "
+                            f"after moving to the server's newest root {MAX_UPDATE_ROTATIONS} "
+                            "times: the server's root does not match its snapshot") from None
 
     def _fetch(self, name: str, max_length: int) -> bytes:
         if self._offline:
@@ -124,6 +147,12 @@ class TrustedRepository:
         return self._fetcher.fetch(name, max_length)
 
     def _load_root(self) -> None:
+        if not self._allow_tofu and self._pin is None:
+            # A cached root is no pin: docker, the notary CLI and looser policies write the
+            # same cache.
+            raise RootError("no root is pinned for this repository and trust on first use is "
+                            "disabled (a root in the trust cache does not count: docker and "
+                            "the notary CLI share it)", reason=Reason.NO_PINNED_ROOT)
         cached = self._cache.load("root")
         if cached is not None:
             try:
@@ -135,18 +164,14 @@ class TrustedRepository:
                                 "restore it, or remove it to trust the server's root again"
                                 ) from None
             check_root(root, self.gun, self._now, pin=self._pin)
-            self.root = root
-            if self._now > root.expires:
-                if self._offline:
-                    self._check_expiry(root)
-                else:
-                    self._rotate_root(None)
+            self._trust_root(root)
+            if self._now > root.expires and not self._offline:
+                self._rotate_root(None)  # a newer root, if the server has one
+            # the newest trusted root must not have expired (notary, python-tuf)
+            self._check_expiry(self._require(self.root))
             return
         if self._offline:
             raise OfflineError("offline mode: no cached root for this repository")
-        if not self._allow_tofu and self._pin is None:
-            raise RootError("no root is pinned for this repository and trust on first use is "
-                            "disabled")
         try:
             raw = self._fetcher.fetch("root.json", MAX_ROOT_SIZE)
         except NotFoundError:
@@ -154,8 +179,12 @@ class TrustedRepository:
         root = parse_root(raw)
         check_root(root, self.gun, self._now, pin=self._pin)
         self._check_expiry(root)
-        self.root = root
+        self._trust_root(root)
         self._cache.store("root", raw)
+
+    def _trust_root(self, root: Root) -> None:
+        self.root = root
+        self._trusted_roots.append(root)
 
     def _rotate_root(self, meta: FileMeta | None) -> bool:
         """Move to the server's newest root, verified step by step.  False: no newer root."""
@@ -178,7 +207,7 @@ class TrustedRepository:
             raise RootError(f"the server's root (version {newest.version}) is not newer than "
                             f"the trusted root (version {current.version})")
         self._check_expiry(newest)
-        self.root = newest
+        self._trust_root(newest)
         self._cache.store("root", raw)
         self.timestamp = self.snapshot = self.targets = None
         self._delegations.clear()
@@ -203,18 +232,26 @@ class TrustedRepository:
         snapshot_meta = self.timestamp.snapshot
         assert snapshot_meta is not None
         self.snapshot = self._role_by_hash("snapshot", snapshot_meta, parse_snapshot,
-                                           lambda s: verify_signatures(
-                                               s, root.keys, root.roles["snapshot"]))
+                                           self._verifier("snapshot"),
+                                           self._floor_verifiers("snapshot"))
         root_meta = self.snapshot.meta["root"]
         if not root_meta.matches(root.envelope.raw):
             raise _RootChanged(root_meta)
         self.targets = self._role_by_hash("targets", self.snapshot.meta["targets"],
-                                          parse_targets,
-                                          lambda t: verify_signatures(
-                                              t, root.keys, root.roles["targets"]))
+                                          parse_targets, self._verifier("targets"),
+                                          self._floor_verifiers("targets"))
         self._delegations.clear()
-        if any(d.name == RELEASES for d in self.targets.delegations):
-            self.role(RELEASES)  # loaded now, so lookups need no I/O
+        self.role(RELEASES)  # loaded now, so lookups need no I/O (and checked if hidden)
+
+    def _verifier(self, role: str) -> Callable[[Signed], None]:
+        return _signed_by(self._require(self.root), role)
+
+    def _floor_verifiers(self, role: str) -> list[Callable[[Signed], None]]:
+        """Whoever's signature makes a cached copy of a top-level *role* count as seen:
+        the keys of any root trusted in this update (notary keeps the version floor across a
+        key rotation the same way: its previous builder checks the cache against the
+        previous root)."""
+        return [_signed_by(root, role) for root in reversed(self._trusted_roots)]
 
     def _timestamp(self, root: Root) -> Timestamp:
         cached = self._cache.load("timestamp")
@@ -227,16 +264,16 @@ class TrustedRepository:
         timestamp = parse_timestamp(raw)
         verify_signatures(timestamp, root.keys, root.roles["timestamp"])
         if cached is not None and cached != raw:
-            timestamp.check_not_older(self._quietly(lambda: _verified(
-                parse_timestamp(cached),
-                lambda s: verify_signatures(s, root.keys, root.roles["timestamp"]))))
+            timestamp.check_not_older(_seen(cached, parse_timestamp,
+                                            self._floor_verifiers("timestamp")))
         self._check_expiry(timestamp)
         if raw != cached:
             self._cache.store("timestamp", raw)
         return timestamp
 
     def _role_by_hash(self, role: str, meta: FileMeta, parse: Callable[[bytes], S],
-                      verify: Callable[[S], None]) -> S:
+                      verify: Callable[[S], None],
+                      floor: Sequence[Callable[[S], None]] | None = None) -> S:
         cached = self._cache.load(role)
         from_cache = cached is not None and meta.matches(cached)
         if from_cache:
@@ -254,8 +291,7 @@ class TrustedRepository:
         signed = parse(raw)
         verify(signed)
         if not from_cache and cached is not None:
-            previous = self._quietly(lambda: _verified(parse(cached), verify))
-            signed.check_not_older(previous)
+            signed.check_not_older(_seen(cached, parse, [verify] if floor is None else floor))
         self._check_expiry(signed)
         if not from_cache:
             self._cache.store(role, raw)
@@ -265,19 +301,11 @@ class TrustedRepository:
         """Expired is an error, except in offline mode within an explicit grace period, which
         is then noted in the answer."""
         if (self._offline and self._grace and signed.expires < self._now
-                <= signed.expires + self._grace):
+                and self._now - signed.expires <= self._grace):
             self.notes.append(f"{signed.role} expired at {signed.expires:%Y-%m-%d %H:%M:%S} UTC;"
                               f" accepted offline within the {self._grace} grace period")
             return
         signed.check_expiry(self._now)
-
-    @staticmethod
-    def _quietly(load: Callable[[], S]) -> S | None:
-        """The cached copy sets the minimum version only if it still verifies."""
-        try:
-            return load()
-        except TrustError:
-            return None
 
     @staticmethod
     def _require(value: S | None) -> S:
@@ -288,7 +316,12 @@ class TrustedRepository:
     # -- delegations -------------------------------------------------------------------------
 
     def role(self, name: str) -> Targets | None:
-        """A verified targets role, or None when it is not delegated (or has no file yet)."""
+        """A verified targets role, or None when it is not delegated.
+
+        A delegation its parent declares must be in the snapshot, and so must one this
+        machine verified before (its file is in the cache): a snapshot that leaves either out
+        is an error, never a reason to answer from ``targets`` instead (python-tuf refuses
+        the same)."""
         targets = self._require(self.targets)
         if name == "targets":
             return targets
@@ -296,18 +329,30 @@ class TrustedRepository:
             return self._delegations[name]
         if name.count("/") > MAX_DELEGATION_DEPTH:
             raise MetadataError(f"delegation {name} is nested too deeply")
-        parent = self.role(posixpath.dirname(name))
+        parent_name = posixpath.dirname(name)
+        parent = self.role(parent_name)
         declared = next((d for d in parent.delegations if d.name == name), None) \
             if parent else None
-        loaded: Targets | None = None
         snapshot = self._require(self.snapshot)
-        if parent is not None and declared is not None and name in snapshot.meta:
+        listed = name in snapshot.meta
+        loaded: Targets | None = None
+        if parent is not None and declared is not None:
+            if not listed:
+                raise MetadataError(f"{parent_name} delegates {name}, but the snapshot does not "
+                                    "list it: its signed tags cannot be checked, and answering "
+                                    "from another role instead could roll a tag back")
             if not declared.keyids:
                 raise SignatureError(f"{name} has no keys, so nothing it lists can be trusted")
             role_keys = RoleKeys(declared.keyids, declared.threshold)
             loaded = self._role_by_hash(
                 name, snapshot.meta[name], lambda raw: parse_targets(raw, name),
                 lambda t: verify_signatures(t, parent.delegation_keys, role_keys))
+        elif not listed and self._cache.load(name) is not None:
+            raise RollbackError(f"{name} was verified before (it is in the trust cache) and "
+                                "the snapshot no longer lists it: its tags would silently "
+                                "resolve through another role.  If the repository's owner "
+                                f"removed {name} on purpose, remove metadata/{name}.json from "
+                                "this repository's trust cache")
         self._delegations[name] = loaded
         return loaded
 
@@ -413,9 +458,28 @@ def _signed_target(tag: str, meta: FileMeta, role: str) -> SignedTarget:
     return SignedTarget(tag, f"sha256:{sha}", meta.length, role)
 
 
-def _verified(signed: S, verify: Callable[[S], None]) -> S:
-    verify(signed)
-    return signed
+def _signed_by(root: Root, role: str) -> Callable[[Signed], None]:
+    def verify(signed: Signed) -> None:
+        verify_signatures(signed, root.keys, root.roles[role])
+
+    return verify
+
+
+def _seen(cached: bytes, parse: Callable[[bytes], S],
+          verifiers: Sequence[Callable[[S], None]]) -> S | None:
+    """The cached copy, if it verifies under one of *verifiers*: it sets the minimum
+    version (a copy nobody trusted sets none)."""
+    try:
+        signed = parse(cached)
+    except TrustError:
+        return None
+    for verify in verifiers:
+        try:
+            verify(signed)
+        except TrustError:
+            continue
+        return signed
+    return None
 
 
 class _RootChanged(Exception):

@@ -58,6 +58,20 @@ def make_pin(key_ids: Sequence[str], certs: Sequence[Path], cas: Sequence[Path],
     return pin
 
 
+def narrowed(pins: Sequence[RootPin]) -> RootPin:
+    """One pin out of several that must all hold: only the root keys every pin allows count
+    (a project's pin narrowing the user's, say)."""
+    if len(pins) == 1:
+        return pins[0]
+
+    def pin(root: Root, leaves: Mapping[str, PublicKey]) -> Mapping[str, PublicKey]:
+        for each in pins:
+            leaves = each(root, leaves)
+        return leaves
+
+    return pin
+
+
 def _leaf_der(key: PublicKey) -> bytes | None:
     if not key.certificates:
         return None
