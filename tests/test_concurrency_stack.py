@@ -13,7 +13,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import entry_point
 from tests.stack.catalog import Catalog
 from tests.stack.services import Stack, ensure_packages
 
@@ -60,7 +60,7 @@ def environment(stack: Stack, config: Path) -> dict[str, str]:
 
 
 def start(ctx: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "trustbuild", "check", "--format", "json",
+    return subprocess.Popen([entry_point(), "check", "--format", "json",
                              str(ctx)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

@@ -19,8 +19,9 @@ from tests.notarysim.server import SimServer
 from trustbuild._internal import output
 from trustbuild._internal.dockerfile import BuildOptions
 from trustbuild._internal.notary.client import TrustClient
+from trustbuild._internal.output import policy_rows
 from trustbuild._internal.plan import Dockerfile, Status, check_dockerfile
-from trustbuild._internal.policy import describe_for, load, parse_duration
+from trustbuild._internal.policy import effective_for, load, parse_duration
 from trustbuild._internal.reference import parse_normalized
 from trustbuild.errors import PolicyError, PolicyRefusal, RootError
 
@@ -93,7 +94,7 @@ def test_precedence_config_then_project_then_user(tmp_path: Path) -> None:
     # docker's variable wins where docker defines it
     assert policy.server_for(ref, {"DOCKER_CONTENT_TRUST_SERVER": "https://env.example"}
                              ).url == "https://env.example"
-    shown = describe_for(policy, ref, {})
+    shown = policy_rows(effective_for(policy, ref, {}))
     assert shown["server"].endswith(f"[{project}]") and shown["mode"].startswith("enforce")
 
 

@@ -16,11 +16,12 @@ from tests.conftest import Client
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
 from trustbuild._internal.dockerfile import BuildOptions
-from trustbuild._internal.plan import ALLOWED, check_dockerfile
+from trustbuild._internal.output import policy_rows
+from trustbuild._internal.plan import Dockerfile, Status, check_dockerfile
 from trustbuild._internal.policy import (
     IgnoredSetting,
     Policy,
-    describe_for,
+    effective_for,
     load,
     registry_names,
 )
@@ -162,8 +163,8 @@ def test_a_project_pin_cannot_admit_what_the_user_refuses(tmp_path: Path) -> Non
     policy = policies(tmp_path, "[trust]\ntofu = false\n",
                       f"[[repository]]\nmatch = '{GUN}'\nroot_keys = ['{KEY_B}']\n")
     assert policy.root_pins(GUN) == () and policy.root_pin(GUN) is None
-    assert describe_for(policy, parse_normalized(f"{GUN}:1"), {})["root pin"].endswith(
-        "refused")
+    rows = policy_rows(effective_for(policy, parse_normalized(f"{GUN}:1"), {}))
+    assert rows["root pin"].endswith("refused")
 
 
 def test_an_unpinned_project_rule_ahead_of_the_users_pin_changes_nothing(
@@ -235,7 +236,7 @@ def test_ignored_settings_are_structured(tmp_path: Path) -> None:
         ["trust.mode", "server[0]", "exception[0]"]
     first = policy.ignored[0].to_json()
     assert set(first) == {"file", "key", "value", "reason"} and first["value"] == '"warn"'
-    shown = describe_for(policy, parse_normalized(f"{GUN}:1"), {})
+    shown = policy_rows(effective_for(policy, parse_normalized(f"{GUN}:1"), {}))
     assert "trust.mode" in shown["ignored"] and shown["project policy"].startswith(
         "tighten-only")
 
@@ -252,15 +253,17 @@ def test_a_pull_request_cannot_switch_the_gate_off(sim: SimServer, client: Clien
                       f"[[repository]]\nmatch = '{signed.gun}'\n"
                       f"root_keys = ['{signed.keys['root'][0].keyid}']\n", LOOSE)
     c = client(policy=policy)
-    report = check_dockerfile(text, BuildOptions(), c.resolve_many, policy=policy)
+    source = Dockerfile(text, None, "Dockerfile")
+    report = check_dockerfile(source, BuildOptions(), c.resolve_many, policy=policy)
     status = {str(v.pull.reference): v.status for v in report.verdicts}
     # not allowed by the project's exception: refused (nothing unpinned is trusted)
     assert status == {f"{signed.gun}:1": "trusted", f"{REG}/unsigned:2": "error"}
     assert not report.passes and report.mode == "enforce"
     trusting = policies(tmp_path, "[trust]\nproject_policy = 'trusted'\n", LOOSE)
-    report = check_dockerfile(text, BuildOptions(), client(policy=trusting).resolve_many,
+    report = check_dockerfile(source, BuildOptions(), client(policy=trusting).resolve_many,
                               policy=trusting)
-    assert {v.status for v in report.verdicts} == {"trusted", ALLOWED} and report.passes
+    assert {v.status for v in report.verdicts} == {Status.TRUSTED, Status.ALLOWED}
+    assert report.passes
 
 
 def test_a_project_pin_is_enforced(sim: SimServer, client: Client, tmp_path: Path) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.cli import entry_point
 from tests.stack.catalog import Catalog
 from tests.stack.publisher import Publisher
 from tests.stack.services import DOCKER_CLI, Stack, extra_notary
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.stack
 
 
 def trustbuild(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trustbuild", *args], env=env,
+    return subprocess.run([entry_point(), *args], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
 
 

@@ -4,15 +4,17 @@ for machines.  Commands choose a format and a stream; nothing else formats outpu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trustbuild._internal.plan import CheckReport, ImageVerdict, Status
+from trustbuild._internal.policy import format_duration
 from trustbuild.errors import DockerfileError, TrustbuildError, TrustError
 
 if TYPE_CHECKING:
     from trustbuild._internal.dockerfile import ImagePull
     from trustbuild._internal.notary.inspection import RepositoryReport
+    from trustbuild._internal.policy import EffectivePolicy, Sourced
     from trustbuild.api import InspectResult, RefsReport
 
 SCHEMA_VERSION = 1
@@ -208,12 +210,93 @@ def _inspect_result_json(result: InspectResult) -> dict[str, object]:
 
 # -- policy --------------------------------------------------------------------------------
 
-def policy_text(rows: Sequence[Mapping[str, str]]) -> str:
+def policy_rows(view: EffectivePolicy) -> dict[str, str]:
+    """One image's effective policy as labelled lines, each with the file that set it."""
+    server = view.server
+    tls = [f"CA {server.ca}"] if server.ca else []
+    tls += [f"client certificate {server.client_cert}"] if server.client_cert else []
+    if view.root_pins:
+        pin = " and ".join(r.describe_pin() for r in view.root_pins)
+    elif view.tofu.value:
+        pin = "none: trust on first use"
+    else:
+        pin = "none, and trust on first use is off: refused"
+    signers = "targets/releases, else targets (the base rule)"
+    if view.signers is not None:
+        rule = view.signers
+        keys = "".join(f" ({role}: {', '.join(ids)})" for role, ids in rule.signer_keys.items())
+        signers = (f"base rule, and all of {', '.join(rule.signers)}{keys} on one digest"
+                   f"  [{rule.source}]")
+    exception = view.exception
+    return {
+        "image": str(view.image),
+        "server": f"{server.url}  [{server.source}]",
+        "tls": (", ".join(tls) + f"  [{server.source}]") if tls else
+        "system store, or $DOCKER_CONFIG/tls/<host:port>/",
+        "root pin": pin,
+        "tofu": f"{'on' if view.tofu.value else 'off'}  [{view.tofu.source}]",
+        "signers": signers,
+        "exception": (f"allowed without trust data ({exception.match.text})  "
+                      f"[{exception.source}]") if exception else "none",
+        "mode": f"{view.mode.value}  [{view.mode.source}]",
+        "offline": f"{'on' if view.offline.value else 'off'}  [{view.offline.source}]",
+        "grace": f"{format_duration(view.grace.value)}  [{view.grace.source}]",
+        "project policy": f"{view.project_policy.value}  [{view.project_policy.source}]",
+        "ignored": "; ".join(str(i) for i in view.ignored) or "none",
+        "files": ", ".join(view.files) or "none",
+    }
+
+
+def policy_text(views: Sequence[EffectivePolicy]) -> str:
     lines = []
-    for row in rows:
-        lines.append(row["image"])
-        lines.extend(f"  {key:<12} {value}" for key, value in row.items() if key != "image")
+    for view in views:
+        rows = policy_rows(view)
+        lines.append(rows.pop("image"))
+        lines.extend(f"  {key:<15} {value}" for key, value in rows.items())
     return "\n".join(lines)
+
+
+def _sourced(setting: Sourced) -> dict[str, object]:
+    return {"value": setting.value, "source": setting.source}
+
+
+def policy_json(views: Sequence[EffectivePolicy]) -> dict[str, object]:
+    first = views[0] if views else None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "files": list(first.files) if first else [],
+        "project_policy": _sourced(first.project_policy) if first else None,
+        "ignored": [i.to_json() for i in first.ignored] if first else [],
+        "images": [_policy_image_json(v) for v in views],
+    }
+
+
+def _policy_image_json(view: EffectivePolicy) -> dict[str, object]:
+    server = view.server
+    return {
+        "image": str(view.image),
+        "server": {"url": server.url, "source": server.source,
+                   "ca": str(server.ca) if server.ca else None,
+                   "client_cert": str(server.client_cert) if server.client_cert else None},
+        "root_pins": [{"key_ids": list(r.root_keys),
+                       "certificates": [str(p) for p in r.root_certs],
+                       "cas": [str(p) for p in r.root_cas], "source": r.source}
+                      for r in view.root_pins],
+        "tofu": _sourced(view.tofu),
+        "unpinned_refused": view.unpinned_refused,
+        "accepted_roles": ["targets/releases", "targets"],
+        "required_signers": None if view.signers is None else {
+            "roles": list(view.signers.signers),
+            "keys": {role: list(ids) for role, ids in view.signers.signer_keys.items()},
+            "source": view.signers.source},
+        "exception": None if view.exception is None else {
+            "match": view.exception.match.text, "reason": view.exception.reason,
+            "source": view.exception.source},
+        "mode": _sourced(view.mode),
+        "offline": _sourced(view.offline),
+        "grace": {"seconds": int(view.grace.value.total_seconds()),
+                  "source": view.grace.source},
+    }
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -628,43 +628,35 @@ def format_duration(value: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
-def describe_for(policy: Policy, ref: ImageReference,
-                 env: Mapping[str, str]) -> dict[str, str]:
-    """The effective policy for one image, each setting with the file that set it."""
-    server = policy.server_for(ref, env)
-    tls = []
-    if server.ca:
-        tls.append(f"CA {server.ca}")
-    if server.client_cert:
-        tls.append(f"client certificate {server.client_cert}")
-    pins = policy.root_pins(ref.name)
-    if pins:
-        pin = " and ".join(r.describe_pin() for r in pins)
-    elif policy.tofu.value:
-        pin = "none: trust on first use"
-    else:
-        pin = "none, and trust on first use is off: refused"
+@dataclass(frozen=True, slots=True)
+class EffectivePolicy:
+    """What the policy decides for one image, each setting with the file that set it."""
+
+    image: ImageReference
+    server: ServerChoice
+    root_pins: tuple[RepositoryRule, ...]  # every one must hold
+    tofu: Sourced
+    signers: RepositoryRule | None  # required signers beyond the base rule
+    exception: ExceptionRule | None
+    mode: Sourced
+    offline: Sourced
+    grace: Sourced
+    project_policy: Sourced
+    ignored: tuple[IgnoredSetting, ...]
+    files: tuple[str, ...]
+
+    @property
+    def unpinned_refused(self) -> bool:
+        """No pin applies and trust on first use is off: the image is refused."""
+        return not self.root_pins and not self.tofu.value
+
+
+def effective_for(policy: Policy, ref: ImageReference,
+                  env: Mapping[str, str]) -> EffectivePolicy:
+    """The effective policy for one image (``trustbuild policy show``)."""
     rule = policy.repository_rule(ref.name)
-    signers = "targets/releases, else targets (the base rule)"
-    if rule is not None and rule.signers:
-        keys = "".join(f" ({role}: {', '.join(ids)})" for role, ids in rule.signer_keys.items())
-        signers = (f"base rule, and all of {', '.join(rule.signers)}{keys} on one digest"
-                   f"  [{rule.source}]")
-    exception = policy.exception_for(ref)
-    return {
-        "image": str(ref),
-        "server": f"{server.url}  [{server.source}]",
-        "tls": (", ".join(tls) + f"  [{server.source}]") if tls else
-        "system store, or $DOCKER_CONFIG/tls/<host:port>/",
-        "root pin": pin,
-        "tofu": f"{'on' if policy.tofu.value else 'off'}  [{policy.tofu.source}]",
-        "signers": signers,
-        "exception": (f"allowed without trust data ({exception.match.text})  "
-                      f"[{exception.source}]") if exception else "none",
-        "mode": f"{policy.mode.value}  [{policy.mode.source}]",
-        "offline": f"{'on' if policy.offline.value else 'off'}  [{policy.offline.source}]",
-        "grace": f"{policy.grace.value}  [{policy.grace.source}]",
-        "project policy": f"{policy.project_policy.value}  [{policy.project_policy.source}]",
-        "ignored": "; ".join(str(i) for i in policy.ignored) or "none",
-        "files": ", ".join(policy.files) or "none",
-    }
+    return EffectivePolicy(
+        ref, policy.server_for(ref, env), policy.root_pins(ref.name), policy.tofu,
+        rule if rule is not None and rule.signers else None, policy.exception_for(ref),
+        policy.mode, policy.offline, policy.grace, policy.project_policy,
+        tuple(policy.ignored), tuple(policy.files))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
@@ -29,17 +28,17 @@ def show(images: tuple[str, ...], config: str | None, context: str, fmt: str,
          verbose: int) -> None:
     """Show the effective policy for each image: server, root pin, signers, exceptions, and
     the file that set each."""
-    from trustbuild._internal.policy import describe_for, load
+    from trustbuild._internal.policy import effective_for, load
     from trustbuild._internal.reference import parse_normalized
 
     configure_logging(verbose)
     try:
         effective = load(config=config, context=context)
-        rows = [describe_for(effective, parse_normalized(i).with_default_tag(), os.environ)
-                for i in images]
+        views = [effective_for(effective, parse_normalized(i).with_default_tag(), os.environ)
+                 for i in images]
     except TrustbuildError as exc:
         fail(exc, fmt=fmt, command="policy show", verbose=verbose)
     if fmt == "json":
-        Streams().out(json.dumps(rows, indent=2))
+        Streams().out(output.to_json(output.policy_json(views)))
         return
-    Streams().out(output.policy_text(rows))
+    Streams().out(output.policy_text(views))
