@@ -22,13 +22,14 @@ from pathlib import Path
 
 from trustbuild._internal.docker_args import BuildCommand, is_remote_context
 from trustbuild._internal.docker_args import parse as parse_docker_args
+from trustbuild._internal.builder_detection import builder_of, detect_reader
 from trustbuild._internal.dockerfile import Builder, BuildOptions, analyse
+from trustbuild._internal.dockerfile.readers import Reader
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
 from trustbuild._internal.exitcodes import for_report
 from trustbuild._internal.notary.client import TrustClient
 from trustbuild._internal.plan import CheckReport, ImageVerdict, check_dockerfile
 from trustbuild._internal.runner import (
-    choose_builder,
     docker_binary,
     docker_env,
     onbuild_triggers,
@@ -82,26 +83,25 @@ def build_args_from(pairs: Sequence[str], env: Mapping[str, str]) -> dict[str, s
     return args
 
 
-def options_from(cmd: BuildCommand, builder: Builder, env: Mapping[str, str]) -> BuildOptions:
+def options_from(cmd: BuildCommand, builder: Builder, env: Mapping[str, str],
+                 reader: Reader | None = None) -> BuildOptions:
     platforms = [p.strip() for value in cmd.values("platform") for p in value.split(",")
                  if p.strip()]
     return BuildOptions(build_args=build_args_from(cmd.values("build-arg"), env),
-                        target=cmd.last("target"), platforms=platforms, builder=builder)
+                        target=cmd.last("target"), platforms=platforms, builder=builder,
+                        reader=reader)
 
 
 def check_command(cmd: BuildCommand, builder: Builder, client: TrustClient,
                   env: Mapping[str, str], stdin: bytes | None = None,
-                  ) -> tuple[Dockerfile, CheckReport]:
+                  reader: Reader | None = None) -> tuple[Dockerfile, CheckReport]:
     """Check the build a docker command line describes (no build)."""
     _refuse_unsupported(cmd)
     dockerfile = read_dockerfile(cmd.context or ".", cmd.file, stdin)
-    try:
-        return dockerfile, check_dockerfile(dockerfile.text, options_from(cmd, builder, env),
-                                            client.resolve_many, dockerfile.display,
-                                            client.policy)
-    except DockerfileError as exc:
-        exc.path = dockerfile.display
-        raise
+    return dockerfile, check_dockerfile(dockerfile.text,
+                                        options_from(cmd, builder, env, reader),
+                                        client.resolve_many, dockerfile.display,
+                                        client.policy)
 
 
 def _refuse_unsupported(cmd: BuildCommand) -> None:
@@ -141,12 +141,8 @@ def check(path: str = ".", *, dockerfile: str | None = None,
     options = BuildOptions(build_args=dict(build_args or {}), target=target,
                            platforms=list(platforms), builder=builder)
     client = client or trust_client(path, config)
-    try:
-        return check_dockerfile(source.text, options, client.resolve_many, source.display,
-                                client.policy)
-    except DockerfileError as exc:
-        exc.path = source.display
-        raise
+    return check_dockerfile(source.text, options, client.resolve_many, source.display,
+                            client.policy)
 
 
 def pin(path: str = ".", *, dockerfile: str | None = None,
@@ -177,11 +173,12 @@ def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = Fals
     cmd = parse_docker_args(list(argv))
     _refuse_unsupported(cmd)
     binary = docker_binary(docker, env)
-    builder = choose_builder(binary, env, buildx=buildx)
+    choice = detect_reader(binary, env, buildx=buildx)
+    builder = builder_of(choice)
     client = client or trust_client(cmd.context, config, env, offline)
     if cmd.file == "-" and stdin is None:
         stdin = sys.stdin.buffer.read()
-    source, report = check_command(cmd, builder, client, env, stdin)
+    source, report = check_command(cmd, builder, client, env, stdin, choice.reader)
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     said: set[str] = set()
     for verdict in report.verdicts:
@@ -193,7 +190,8 @@ def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = Fals
         return BuildResult(for_report(report), report)
     docker_environment = docker_env(env, builder, buildx=buildx)
     _refuse_registry_triggers(report, source, cmd, builder, env,
-                              lambda image: onbuild_triggers(binary, docker_environment, image))
+                              lambda image: onbuild_triggers(binary, docker_environment, image),
+                              choice.reader)
     pinned = report.pinned()
     with pinned_copy(pinned.text, source.name, source.path) as path:
         args = cmd.rewritten(str(path), dict(pinned.build_args))
@@ -205,7 +203,8 @@ def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = Fals
 
 def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, cmd: BuildCommand,
                               builder: Builder, env: Mapping[str, str],
-                              triggers_of: Callable[[str], list[str]]) -> None:
+                              triggers_of: Callable[[str], list[str]],
+                              reader: Reader | None = None) -> None:
     """A base image's ONBUILD triggers run in the build; any image they pull was chosen by
     tag in the base image's config, where no pin can reach it, so such a build is refused.
     Triggers that pull nothing (``ONBUILD RUN make``) are fine."""
@@ -218,13 +217,12 @@ def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, cmd: Buil
                 triggers[str(ref)] = found
     if not triggers:
         return
-    options = replace(options_from(cmd, builder, env), onbuild_triggers=triggers)
-    try:
-        pulls = analyse(source.text, options).pulls
-    except DockerfileError as exc:
-        exc.path = source.display
-        raise
-    from_triggers = [p for p in pulls if p.instruction.startswith("ONBUILD (from ")]
+    options = replace(options_from(cmd, builder, env, reader), onbuild_triggers=triggers)
+    pulls = analyse(source.text, options, path=source.display).pulls
+    checked = {(str(v.pull.reference), v.pull.platform) for v in report.verdicts}
+    # A trigger naming a stage of this file brings that stage's images into the build.
+    from_triggers = [p for p in pulls if p.instruction.startswith("ONBUILD (from ")
+                     or (str(p.reference), p.platform) not in checked]
     if from_triggers:
         pull = from_triggers[0]
         raise DockerfileError(

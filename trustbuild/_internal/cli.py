@@ -99,11 +99,15 @@ def _format_pull(pull: ImagePull) -> str:
 @click.option("--platform", metavar="OS/ARCH[,…]", help="Target platform(s).")
 @click.option("--builder", type=click.Choice(["buildkit", "classic"]), default=None,
               help="Which builder's rules to apply (default: from DOCKER_BUILDKIT).")
+@click.option("--builder-rules", "builder_rules", metavar="RULES", default=None,
+              help="Read the file as this reader does: buildkit (current), buildkit-0.N "
+                   "(e.g. buildkit-0.8, docker 20.10), classic, unknown (every BuildKit).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.argument("path", default=".", required=False)
 def refs(file: str | None, build_args: tuple[str, ...], target: str | None,
-         platform: str | None, builder: str | None, fmt: str, path: str) -> None:
+         platform: str | None, builder: str | None, builder_rules: str | None, fmt: str,
+         path: str) -> None:
     """List the images this build would pull.  No network.
 
     Follows BuildKit's rules: global ARGs and --build-arg in FROM, stage names, --target
@@ -118,10 +122,18 @@ def refs(file: str | None, build_args: tuple[str, ...], target: str | None,
     except UsageError as exc:
         fail(str(exc), EXIT_USAGE)
     options = build_options(build_args, target, platform, builder or builder_from_env())
+    if builder_rules is not None:
+        from dataclasses import replace
+
+        from trustbuild._internal.dockerfile.readers import reader_named
+
+        try:
+            options = replace(options, reader=reader_named(builder_rules))
+        except ValueError as exc:
+            fail(str(exc), EXIT_USAGE)
     try:
-        analysis = analyse(source.text, options)
+        analysis = analyse(source.text, options, path=source.display)
     except DockerfileError as exc:
-        exc.path = source.display
         fail(str(exc), EXIT_DOCKERFILE)
     if fmt == "json":
         click.echo(json.dumps([p.to_json() for p in analysis.pulls], indent=2))

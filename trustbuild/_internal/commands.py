@@ -158,7 +158,8 @@ def _checked(args: list[str], own: dict[str, str], *, default_context: bool
     """Parse a docker command line and check it; errors become one line and an exit code."""
     from trustbuild import api
     from trustbuild._internal.docker_args import parse as parse_docker_args
-    from trustbuild._internal.runner import choose_builder, docker_binary
+    from trustbuild._internal.builder_detection import builder_of, detect_reader
+    from trustbuild._internal.runner import docker_binary
     from trustbuild.errors import DockerfileError, TrustError, UsageError
 
     try:
@@ -169,10 +170,11 @@ def _checked(args: list[str], own: dict[str, str], *, default_context: bool
                 raise
             cmd = parse_docker_args([*args, "."])
         env = dict(os.environ)
-        builder = choose_builder(docker_binary(own.get("--docker"), env), env,
-                                 buildx="--buildx" in own, building=False)
+        choice = detect_reader(docker_binary(own.get("--docker"), env), env,
+                               buildx="--buildx" in own, building=False)
         client = trust_client("--offline" in own, own.get("--config"), cmd.context)
-        source, report = api.check_command(cmd, builder, client, env)
+        source, report = api.check_command(cmd, builder_of(choice), client, env,
+                                           reader=choice.reader)
     except UsageError as exc:
         fail(str(exc), EXIT_USAGE)
     except DockerfileError as exc:

@@ -116,7 +116,7 @@ def check_dockerfile(text: str, options: BuildOptions, resolve: Resolver,
                      name: str = "Dockerfile", policy: Policy | None = None) -> CheckReport:
     """Resolve every image the build pulls.  Raises ``DockerfileError`` for the Dockerfile;
     trust failures end up in the verdicts, one per pull."""
-    analysis = analyse(text, options)
+    analysis = analyse(text, options, path=name)
     answers = resolve(str(p.reference) for p in analysis.pulls)
     verdicts = [_verdict(pull, answers[str(pull.reference)], policy)
                 for pull in analysis.pulls]
