@@ -134,7 +134,13 @@ class Reader:
             return f"{inner} built into docker {self.version or '(version unknown)'}"
         if self.kind is Kind.BUILDX:
             return f"buildx builder (BuildKit {self.version or 'version unknown'})"
-        return f"{self.version or 'buildkit'} rules"
+        if self.version == "buildkit":
+            return "current BuildKit's rules"
+        if self.version == "classic":
+            return "the classic builder's rules (docker 20.10)"
+        minor = self.buildkit_minor()
+        return f"BuildKit 0.{minor}'s rules" if minor is not None else (
+            "every BuildKit's rules (reader unknown)")
 
     def buildkit_minor(self) -> int | None:
         """BuildKit's minor version (0.N) for the BuildKit readers."""
@@ -164,7 +170,7 @@ class Reader:
                             check_directive=True, legacy_syntax_scan=False,
                             extended_modifiers=True)
             return (CLASSIC, newer)
-        if self.kind is Kind.RULES and self.version in (None, "buildkit"):
+        if self.kind is Kind.RULES and self.version == "buildkit":
             return (CURRENT,)
         minor = self.buildkit_minor()
         if minor is None:
@@ -189,7 +195,7 @@ BUILDER_RULES = {
     "buildkit-0.8": Reader(Kind.RULES, "v0.8"),
     "classic": Reader(Kind.RULES, "classic"),
     "docker-20.10": Reader(Kind.DAEMON_BUILDKIT, "20.10"),
-    "unknown": Reader(Kind.RULES, None),
+    "unknown": Reader(Kind.RULES, "unknown"),
 }
 
 
