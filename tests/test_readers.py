@@ -214,3 +214,54 @@ def test_reader_names() -> None:
     with pytest.raises(ValueError, match="unknown builder rules"):
         reader_named("kaniko")
     assert "BuildKit 0.8" in str(Reader(Kind.DAEMON_BUILDKIT, "20.10.24+dfsg1"))
+
+
+FRONT = "docker/dockerfile:1.7"
+FRONT_DIGEST = "sha256:" + "7" * 64
+
+
+@pytest.mark.parametrize(("text", "first_lines"), [
+    ("FROM reg.example/good:1\n", ["# syntax=docker/dockerfile:1.7@" + FRONT_DIGEST]),
+    ("# syntax=reg.example/other:1\n# escape=`\nFROM reg.example/good:1\n",
+     ["# syntax=docker/dockerfile:1.7@" + FRONT_DIGEST, "# escape=`"]),
+    ("\ufeff# escape=`\nFROM reg.example/good:1\n",
+     ["\ufeff# syntax=docker/dockerfile:1.7@" + FRONT_DIGEST, "# escape=`"]),
+])
+def test_policy_frontend_is_pinned_into_the_copy(text: str, first_lines: list[str]) -> None:
+    from trustbuild._internal.dockerfile import pin
+
+    analysis = analyse(text, BuildOptions(reader=BK08, frontend=FRONT, build_platform=AMD64))
+    front = [p for p in analysis.pulls if p.instruction == "syntax (policy)"]
+    assert [str(p.reference) for p in front] == ["docker.io/docker/dockerfile:1.7"]
+    # the file is read by the frontend the copy names (1.7), not by what it said itself
+    assert "reg.example/other:1" not in {str(p.reference) for p in analysis.pulls}
+    digests = {str(p.reference): "sha256:" + "1" * 64 for p in analysis.pulls}
+    digests["docker.io/docker/dockerfile:1.7"] = FRONT_DIGEST
+    pinned = pin(text, analysis.pulls, digests, analysis.literal_bases).text
+    assert pinned.splitlines()[:len(first_lines)] == first_lines
+    again = analyse(pinned, BuildOptions(reader=BK08, build_platform=AMD64))
+    assert str(again.pulls[0].reference) == f"docker.io/docker/dockerfile:1.7@{FRONT_DIGEST}"
+    assert {str(p.reference) for p in again.pulls[1:]} == {
+        f"reg.example/good:1@{'sha256:' + '1' * 64}"}
+
+
+def test_frontend_key_only_from_the_users_policy(tmp_path: Any) -> None:
+    from trustbuild._internal.policy import load, trusted_frontend
+    from trustbuild.errors import PolicyError
+
+    user = tmp_path / "user.toml"
+    user.write_text('[frontend]\nimage = "docker/dockerfile:1.7"\n')
+    assert trusted_frontend(str(user), {}).value == "docker/dockerfile:1.7"  # type: ignore[union-attr]
+    home = tmp_path / "home"
+    (home / "trustbuild").mkdir(parents=True)
+    (home / "trustbuild" / "config.toml").write_text(user.read_text())
+    assert trusted_frontend(None, {"XDG_CONFIG_HOME": str(home)}) is not None
+    assert trusted_frontend(None, {"XDG_CONFIG_HOME": str(tmp_path / "none")}) is None
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / ".trustbuild.toml").write_text(user.read_text())
+    with pytest.raises(PolicyError, match="only in your own policy"):
+        load(context=str(context), env={"XDG_CONFIG_HOME": str(tmp_path / "none")})
+    user.write_text('[frontend]\nimage = "docker/dockerfile@sha256:' + "0" * 64 + '"\n')
+    with pytest.raises(PolicyError, match="must name a tag"):
+        trusted_frontend(str(user), {})

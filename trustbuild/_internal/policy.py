@@ -206,13 +206,16 @@ def _read(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from None
 
 
-_TOP = {"trust", "server", "repository", "exception"}
+_TOP = {"trust", "server", "repository", "exception", "frontend"}
 _TRUST = {"tofu": bool, "mode": str, "offline": bool, "grace": str}
 
 
 def _merge(policy: Policy, doc: dict[str, Any], source: str) -> None:
     policy.files.append(source)
     _no_unknown(doc, _TOP, source, "")
+    if "frontend" in doc and Path(source).name == PROJECT_FILE:
+        raise PolicyError(f"{source}: [frontend] may be set only in your own policy "
+                          "(--config or the user file), not by the build context")
     trust = _table(doc.get("trust", {}), source, "trust")
     _no_unknown(trust, set(_TRUST), source, "trust.")
     for key, kind in _TRUST.items():
@@ -400,3 +403,31 @@ def describe_for(policy: Policy, ref: ImageReference,
         "grace": f"{policy.grace.value}  [{policy.grace.source}]",
         "files": ", ".join(policy.files) or "none",
     }
+
+
+def trusted_frontend(config: str | None = None, env: Mapping[str, str] | None = None
+                     ) -> Sourced | None:
+    """``[frontend] image = "docker/dockerfile:1.N"`` from the user's own policy (``--config``
+    FILE, else the user file), never from a build context: the frontend image BuildKit is to
+    read every Dockerfile with.  trustbuild verifies it like any pulled image and names it,
+    pinned to its signed digest, in the pinned copy's ``# syntax=``."""
+    from trustbuild._internal.reference import parse_normalized
+    from trustbuild.errors import InvalidReferenceError
+
+    env = os.environ if env is None else env
+    path = Path(config) if config else user_config_path(env)
+    if path is None or (not config and not path.is_file()):
+        return None
+    table = _table(_read(path).get("frontend", {}), str(path), "frontend")
+    _no_unknown(table, {"image"}, str(path), "frontend.")
+    if "image" not in table:
+        return None
+    image = _typed(table["image"], str, str(path), "frontend.image")
+    try:
+        ref = parse_normalized(image)
+    except InvalidReferenceError as exc:
+        raise PolicyError(f"{path}: frontend.image {image!r}: {exc}") from None
+    if ref.digest is not None or ref.tag is None:
+        raise PolicyError(f"{path}: frontend.image must name a tag (its signed digest is "
+                          f"looked up), not {image!r}")
+    return Sourced(image, str(path))

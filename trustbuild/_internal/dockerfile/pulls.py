@@ -251,7 +251,7 @@ def _syntax_pull(text: str, options: BuildOptions, outer: Rules
     span = directive[2] if directive else None
     if options.frontend:
         ref = _image(options.frontend, 0, "policy frontend", outer)
-        return ImagePull(ref, "", options.frontend, "syntax (policy)", None, None, None, 0, 0,
+        return ImagePull(ref, "", options.frontend, POLICY_FRONTEND, None, None, None, 0, 0,
                          None, False), span
     override = options.build_args.get("BUILDKIT_SYNTAX")
     if override:
@@ -267,6 +267,7 @@ def _syntax_pull(text: str, options: BuildOptions, outer: Rules
                      False), span
 
 
+POLICY_FRONTEND = "syntax (policy)"  # the instruction of the policy's frontend pull
 _DIRECTIVE_LINE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z", re.DOTALL)
 
 
