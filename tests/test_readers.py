@@ -225,7 +225,7 @@ FRONT_DIGEST = "sha256:" + "7" * 64
     ("# syntax=reg.example/other:1\n# escape=`\nFROM reg.example/good:1\n",
      ["# syntax=docker/dockerfile:1.7@" + FRONT_DIGEST, "# escape=`"]),
     ("\ufeff# escape=`\nFROM reg.example/good:1\n",
-     ["\ufeff# syntax=docker/dockerfile:1.7@" + FRONT_DIGEST, "# escape=`"]),
+     ["# syntax=docker/dockerfile:1.7@" + FRONT_DIGEST, "# escape=`"]),
 ])
 def test_policy_frontend_is_pinned_into_the_copy(text: str, first_lines: list[str]) -> None:
     from trustbuild._internal.dockerfile import pin

@@ -90,11 +90,12 @@ def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str],
 def _frontend_replacements(text: str, pinned: str) -> list[Replacement]:
     """The policy's frontend in the pinned copy: every `# syntax=` value any BuildKit would
     take (current rules and 0.8's) becomes the pinned frontend; without one, a
-    `# syntax=` line goes first (after a byte-order mark)."""
+    `# syntax=` line goes first, in place of a byte-order mark (BuildKit 0.8 would not see
+    a directive after one, and every reader drops the mark anyway)."""
     found = {d[2]: d[1] for d in (detect_syntax(text), detect_syntax(text, legacy=True)) if d}
     if not found:
-        at = 1 if text.startswith("\ufeff") else 0
-        return [Replacement(at, at, "", f"# syntax={pinned}\n", 1)]
+        bom = 1 if text.startswith("\ufeff") else 0
+        return [Replacement(0, bom, text[:bom], f"# syntax={pinned}\n", 1)]
     return [Replacement(start, end, text[start:end], pinned, line)
             for (start, end), line in found.items()]
 
