@@ -85,7 +85,7 @@ CASES: list[tuple[str, str, dict[Reader, list[str] | str]]] = [
      # the target is `later`: 0.8 builds it alone; classic builds every stage up to it,
      # and there `later` is not built yet, so it is an image (measured)
      {BK08: r("late:1"), BK: "needs to be defined before",
-      CL: sorted(r("good:1", "late:1") + ["docker.io/library/later:latest"])}),
+      CL: sorted([*r("good:1", "late:1"), "docker.io/library/later:latest"])}),
     ("COPY --link is unknown before dockerfile 1.4",
      "FROM reg.example/good:1\nCOPY --link --from=reg.example/l:1 / /\n",
      {BK08: "unknown flag: --link", CL: "unknown flag: --link",
@@ -121,14 +121,16 @@ def test_classic_target_with_duplicate_names_stops_at_the_first() -> None:
 
 @pytest.mark.parametrize("mount", ["tmpfs", "ssh", "secret"])
 def test_mount_types_without_from_are_refused(mount: str) -> None:
-    text = f"FROM reg.example/good:1\nRUN --mount=type={mount},from=reg.example/x:1,target=/m true\n"
+    text = (f"FROM reg.example/good:1\n"
+            f"RUN --mount=type={mount},from=reg.example/x:1,target=/m true\n")
     for reader in (BK, BK08):
         with pytest.raises(DockerfileError, match=f"{mount} mount does not support from"):
             refs(text, reader)
 
 
 def test_syntax_detection_bom_and_shebang() -> None:
-    for text in ("\ufeff# syntax=reg.example/f:1\nFROM a\n", "#!/x\n# syntax=reg.example/f:1\nFROM a\n"):
+    for text in ("\ufeff# syntax=reg.example/f:1\nFROM a\n",
+                 "#!/x\n# syntax=reg.example/f:1\nFROM a\n"):
         assert detect_syntax(text) is not None
         assert detect_syntax(text, legacy=True) is None
         assert "reg.example/f:1" not in refs(text, BK08)

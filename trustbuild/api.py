@@ -20,12 +20,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from trustbuild._internal.builder_detection import builder_of, detect_reader
 from trustbuild._internal.docker_args import BuildCommand, is_remote_context
 from trustbuild._internal.docker_args import parse as parse_docker_args
-from trustbuild._internal.builder_detection import builder_of, detect_reader
 from trustbuild._internal.dockerfile import Builder, BuildOptions, analyse
-from trustbuild._internal.dockerfile.readers import Reader
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
+from trustbuild._internal.dockerfile.readers import Reader
 from trustbuild._internal.exitcodes import for_report
 from trustbuild._internal.notary.client import TrustClient
 from trustbuild._internal.plan import CheckReport, ImageVerdict, check_dockerfile

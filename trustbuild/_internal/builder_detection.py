@@ -20,23 +20,12 @@ from collections.abc import Mapping
 
 from trustbuild._internal.dockerfile import Builder
 from trustbuild._internal.dockerfile.readers import Family, Kind, Reader, ReaderChoice
+from trustbuild._internal.runner import parse_bool
 from trustbuild.errors import UsageError
 
 log = logging.getLogger(__name__)
 TIMEOUT = 30.0
-FALSE_WORDS = ("0", "f", "false")
-TRUE_WORDS = ("1", "t", "true")
 _VERSION_FORMAT = "{{.Client.Version}}|{{if .Server}}{{.Server.Version}}{{end}}"
-
-
-def parse_bool(value: str, name: str) -> bool:
-    """A boolean environment variable as docker (Go's strconv.ParseBool) reads it."""
-    lowered = value.strip().lower()
-    if lowered in TRUE_WORDS:
-        return True
-    if lowered in FALSE_WORDS:
-        return False
-    raise UsageError(f"{name} environment variable expects boolean value: {value!r}")
 
 
 def builder_of(choice: ReaderChoice) -> Builder:

@@ -157,8 +157,8 @@ def _checked(args: list[str], own: dict[str, str], *, default_context: bool
              ) -> tuple[BuildCommand, CheckReport, Dockerfile]:
     """Parse a docker command line and check it; errors become one line and an exit code."""
     from trustbuild import api
-    from trustbuild._internal.docker_args import parse as parse_docker_args
     from trustbuild._internal.builder_detection import builder_of, detect_reader
+    from trustbuild._internal.docker_args import parse as parse_docker_args
     from trustbuild._internal.runner import docker_binary
     from trustbuild.errors import DockerfileError, TrustError, UsageError
 

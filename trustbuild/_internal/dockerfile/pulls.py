@@ -14,11 +14,17 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from trustbuild._internal.dockerfile import instructions as ins
 from trustbuild._internal.dockerfile.parser import ParsedDockerfile, parse
+from trustbuild._internal.dockerfile.platforms import (
+    Platform,
+    builtin_args,
+    host_platform,
+    parse_platform,
+)
 from trustbuild._internal.dockerfile.readers import (
     CLASSIC,
     CURRENT,
@@ -26,12 +32,6 @@ from trustbuild._internal.dockerfile.readers import (
     Reader,
     Rules,
     frontend_rules,
-)
-from trustbuild._internal.dockerfile.platforms import (
-    Platform,
-    builtin_args,
-    host_platform,
-    parse_platform,
 )
 from trustbuild._internal.dockerfile.shell import Lexer
 from trustbuild._internal.reference import ImageReference, parse_normalized

@@ -99,11 +99,13 @@ def buildkit_rules(frontend: tuple[int, int] | None) -> tuple[Rules, ...]:
     if frontend >= CURRENT_FRONTEND:
         return (CURRENT,)
     label = f"dockerfile-{frontend[0]}.{frontend[1]}"
-    dated = {"heredocs": frontend >= HEREDOCS_SINCE,
-             "check_directive": frontend >= CHECK_DIRECTIVE_SINCE,
-             "extended_modifiers": frontend >= MODIFIERS_SINCE}
-    old = replace(BUILDKIT_0_8, label=f"{label} (0.8 rules)", **dated)
-    new = replace(CURRENT, label=f"{label} (current rules)", **dated)
+    heredocs = frontend >= HEREDOCS_SINCE
+    check = frontend >= CHECK_DIRECTIVE_SINCE
+    modifiers = frontend >= MODIFIERS_SINCE
+    old = replace(BUILDKIT_0_8, label=f"{label} (0.8 rules)", heredocs=heredocs,
+                  check_directive=check, extended_modifiers=modifiers)
+    new = replace(CURRENT, label=f"{label} (current rules)", heredocs=heredocs,
+                  check_directive=check, extended_modifiers=modifiers)
     assert all(getattr(old, f) != getattr(new, f) for f in _UNDATED)
     return (old, new)
 
