@@ -77,3 +77,15 @@ def test_refs_classic_builder_from_environment(tmp_path: Path) -> None:
                                                                    str(ctx)])
     assert result.exit_code == 0
     assert "a:1" in result.output and "b:1" in result.output
+
+
+def test_refs_builder_rules(tmp_path: Path) -> None:
+    ctx = _write(tmp_path, "ARG T=${NOPE-1}\nFROM reg.example/repo:${T:-2}\n")
+    current = CliRunner().invoke(main, ["refs", str(ctx)])
+    legacy = CliRunner().invoke(main, ["refs", "--builder-rules", "buildkit-0.8", str(ctx)])
+    assert current.exit_code == 0 and "reg.example/repo:1" in current.output
+    assert legacy.exit_code == 0 and "reg.example/repo:2" in legacy.output
+    unknown = CliRunner().invoke(main, ["refs", "--builder-rules", "unknown", str(ctx)])
+    assert unknown.exit_code == EXIT_DOCKERFILE and "disagree" in unknown.output
+    bad = CliRunner().invoke(main, ["refs", "--builder-rules", "kaniko", str(ctx)])
+    assert bad.exit_code == EXIT_USAGE and "unknown builder rules" in bad.output
