@@ -173,9 +173,9 @@ def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = Fals
     cmd = parse_docker_args(list(argv))
     _refuse_unsupported(cmd)
     binary = docker_binary(docker, env)
+    client = client or trust_client(cmd.context, config, env, offline)
     choice = detect_reader(binary, env, buildx=buildx)
     builder = builder_of(choice)
-    client = client or trust_client(cmd.context, config, env, offline)
     if cmd.file == "-" and stdin is None:
         stdin = sys.stdin.buffer.read()
     source, report = check_command(cmd, builder, client, env, stdin, choice.reader)

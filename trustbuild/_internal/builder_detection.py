@@ -13,8 +13,11 @@ This is the subprocess edge; the model of what each reader does is pure
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import re
+import socket
 import subprocess
 from collections.abc import Mapping
 
@@ -40,24 +43,18 @@ def detect_reader(docker: str, env: Mapping[str, str], *, buildx: bool,
     *buildx*: the build runs ``docker buildx build``.  Without *building* (``check``,
     ``pin``, ``refs``), a machine with no docker CLI gets current BuildKit's rules; when
     building, docker that cannot be run is a :class:`UsageError`."""
+    if env.get("DOCKER_BUILDKIT"):
+        parse_bool(env["DOCKER_BUILDKIT"], "DOCKER_BUILDKIT")  # a bad value is the user's
     try:
         choice = _detect(docker, env, buildx=buildx)
     except UsageError:
         if building:
             raise
-        choice = _without_docker(docker, env)
+        choice = ReaderChoice(Reader(Kind.RULES, "buildkit"),
+                              f"no docker CLI could be run ({docker}): current BuildKit's "
+                              "rules")
     log.info("Dockerfile reader: %s (%s)", choice.reader, choice.reason)
     return choice
-
-
-def _without_docker(docker: str, env: Mapping[str, str]) -> ReaderChoice:
-    value = env.get("DOCKER_BUILDKIT", "")
-    if value and not parse_bool(value, "DOCKER_BUILDKIT"):
-        return ReaderChoice(Reader(Kind.RULES, "classic"),
-                            f"no docker CLI could be run ({docker}); DOCKER_BUILDKIT={value}: "
-                            "the classic builder's rules (docker 20.10)")
-    return ReaderChoice(Reader(Kind.RULES, "buildkit"),
-                        f"no docker CLI could be run ({docker}): current BuildKit's rules")
 
 
 def _detect(docker: str, env: Mapping[str, str], *, buildx: bool) -> ReaderChoice:
@@ -66,7 +63,7 @@ def _detect(docker: str, env: Mapping[str, str], *, buildx: bool) -> ReaderChoic
     value = env.get("DOCKER_BUILDKIT", "")
     if value:
         buildkit = parse_bool(value, "DOCKER_BUILDKIT")
-        _client, server = _versions(docker, env)
+        server = _daemon_version(docker, env)
         kind = Kind.DAEMON_BUILDKIT if buildkit else Kind.CLASSIC
         return ReaderChoice(Reader(kind, server), f"DOCKER_BUILDKIT={value} in the "
                             f"environment; daemon {_said(server)}")
@@ -113,6 +110,48 @@ def _versions(docker: str, env: Mapping[str, str]) -> tuple[str | None, str | No
     if not server:
         log.info("docker daemon version unknown: %s", result.stderr.strip()[-300:])
     return client.strip() or None, server.strip() or None
+
+
+def _daemon_version(docker: str, env: Mapping[str, str]) -> str | None:
+    """The daemon's version: from its local socket when docker would use one (the docker CLI
+    is not started for it), else from ``docker version``; None when neither answers (the
+    reader's version is then unknown, and read every way)."""
+    from trustbuild._internal.dockerconfig import config_dir
+    from trustbuild._internal.engine import local_socket
+
+    path = local_socket(env, config_dir(env))
+    if path is not None:
+        connection = _UnixHTTPConnection(path)
+        try:
+            connection.request("GET", "/version")
+            response = connection.getresponse()
+            document = json.loads(response.read(1 << 20)) if response.status == 200 else {}
+            version = document.get("Version") if isinstance(document, dict) else None
+            if isinstance(version, str) and version:
+                return version
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            log.debug("docker daemon version not read from %s: %s", path, exc)
+        finally:
+            connection.close()
+    try:
+        return _versions(docker, env)[1]
+    except UsageError as exc:
+        log.info("docker daemon version unknown: %s", exc)
+        return None
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP to the docker engine's unix socket."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=TIMEOUT)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(TIMEOUT)
+        sock.connect(self.socket_path)
+        self.sock = sock
 
 
 def _has_buildx(docker: str, env: Mapping[str, str]) -> bool:
