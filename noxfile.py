@@ -48,3 +48,13 @@ def bench(session: nox.Session) -> None:
     session.install("--force-reinstall", "--no-deps", ".")
     session.install(".")
     session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """The differential suite at length: generated Dockerfiles built by every real builder of
+    the local stack, against what trustbuild lists (TRUSTBUILD_DIFF_EXAMPLES, default 2000)."""
+    session.install("-e", ".[test]")
+    examples = session.env.get("TRUSTBUILD_DIFF_EXAMPLES", "2000")
+    session.run("pytest", "tests/test_differential.py", "-q", "--hypothesis-show-statistics",
+                *session.posargs, env={"TRUSTBUILD_DIFF_EXAMPLES": examples})

@@ -193,9 +193,12 @@ def test_users_content_trust_setting_does_not_reach_docker(tb: TB, stack: Stack,
 def recorder(tmp_path: Path) -> tuple[str, Path]:
     log = tmp_path / "docker-calls"
     shim = tmp_path / "docker-shim"
-    # records every call; answers `docker image inspect` (no ONBUILD triggers), fails builds
-    shim.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n"
-                    "if [ \"$1\" = image ]; then echo null; exit 0; fi\nexit 42\n")
+    # answers `docker version` as docker 20.10 does and `docker image inspect` (no ONBUILD
+    # triggers); records builds, and fails them
+    shim.write_text("#!/bin/sh\n"
+                    "if [ \"$1\" = version ]; then echo '20.10.24|20.10.24'; exit 0; fi\n"
+                    "if [ \"$1\" = image ]; then echo null; exit 0; fi\n"
+                    f"echo \"$@\" >> {log}\nexit 42\n")
     shim.chmod(0o755)
     return str(shim), log
 

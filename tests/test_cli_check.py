@@ -33,7 +33,8 @@ def test_check_needs_no_docker_cli(sim: SimServer, config: Path, tmp_path: Path)
     result = trustbuild("check", "--format", "json", str(ctx), env=env)
     report = json.loads(result.out)
     assert result.code == 4  # the COPY --from image has no trust data
-    assert report["builder"] == "buildkit"
+    assert report["reader"]["kind"] == "rules" and report["reader"]["rules"] == ["buildkit"]
+    assert "no docker CLI" in report["reader"]["reason"]
     assert [i["status"] for i in report["images"]] == ["trusted", "refused"]
     assert report["images"][0]["digest"] == f"sha256:{DIGEST}"
     assert report["exit_code"] == 4 and report["passed"] is False
@@ -60,5 +61,5 @@ def test_verbose_explains_the_builder_and_the_references(sim: SimServer, config:
     assert quiet.code == 0 and quiet.err == ""
     loud = trustbuild("check", "-v", str(ctx), env=env)
     assert loud.code == 0
-    assert "builder: BuildKit (no docker CLI" in loud.err
+    assert "Dockerfile reader: current BuildKit's rules (no docker CLI" in loud.err
     assert "reg.example/base:1 (FROM, line 1" in loud.err

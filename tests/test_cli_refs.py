@@ -76,3 +76,15 @@ def test_refs_classic_builder_from_environment(tmp_path: Path) -> None:
     result = trustbuild("refs", "--target", "y", str(ctx), env={"DOCKER_BUILDKIT": "0"})
     assert result.code == 0
     assert "a:1" in result.out and "b:1" in result.out
+
+
+def test_refs_builder_rules(tmp_path: Path) -> None:
+    ctx = _write(tmp_path, "ARG T=${NOPE-1}\nFROM reg.example/repo:${T:-2}\n")
+    current = trustbuild("refs", str(ctx), env=NO_DOCKER)
+    legacy = trustbuild("refs", "--builder-rules", "buildkit-0.8", str(ctx))
+    assert current.code == 0 and "reg.example/repo:1" in current.out
+    assert legacy.code == 0 and "reg.example/repo:2" in legacy.out
+    unknown = trustbuild("refs", "--builder-rules", "unknown", str(ctx))
+    assert unknown.code == ExitCode.DOCKERFILE and "disagree" in unknown.err
+    bad = trustbuild("refs", "--builder-rules", "kaniko", str(ctx))
+    assert bad.code == ExitCode.USAGE and "unknown builder rules" in bad.err

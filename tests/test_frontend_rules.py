@@ -172,7 +172,8 @@ def test_classic_builder_pulls_every_stage_up_to_the_target() -> None:
 def test_classic_builder_reports_buildkit_only_syntax() -> None:
     with pytest.raises(DockerfileError, match="RUN --mount needs BuildKit"):
         refs("FROM a\nRUN --mount=from=b,target=/b true\n", builder=Builder.CLASSIC)
-    with pytest.raises(DockerfileError, match="heredoc needs BuildKit"):
+    # docker 20.10's classic builder has no heredocs: the body lines are instructions
+    with pytest.raises(DockerfileError, match="unknown instruction: x"):
         refs("FROM a\nRUN <<E\nx\nE\n", builder=Builder.CLASSIC)
 
 

@@ -7,8 +7,9 @@ under ``trustbuild._internal`` may change without notice.  Exceptions are in
 
 from __future__ import annotations
 
-from trustbuild._internal.dockerfile import Builder, ImagePull
+from trustbuild._internal.dockerfile import ImagePull
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
+from trustbuild._internal.dockerfile.readers import ReaderChoice
 from trustbuild._internal.notary.client import TrustClient, TrustedDigest
 from trustbuild._internal.notary.inspection import RepositoryReport
 from trustbuild._internal.plan import CheckReport, ImageVerdict, Status
@@ -27,12 +28,12 @@ from trustbuild.api import (
 
 __all__ = [
     "BuildResult",
-    "Builder",
     "CheckReport",
     "ImagePull",
     "ImageVerdict",
     "InspectResult",
     "PinnedDockerfile",
+    "ReaderChoice",
     "RefsReport",
     "RepositoryReport",
     "Status",

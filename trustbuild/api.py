@@ -22,7 +22,9 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
+from trustbuild._internal.builder_detection import builder_of, detect_reader
 from trustbuild._internal.docker_args import (
     BuildCommand,
     build_args_from,
@@ -30,8 +32,9 @@ from trustbuild._internal.docker_args import (
     refuse_unsupported,
 )
 from trustbuild._internal.docker_args import parse as parse_docker_args
-from trustbuild._internal.dockerfile import Builder, ImagePull, analyse
+from trustbuild._internal.dockerfile import ImagePull, analyse
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
+from trustbuild._internal.dockerfile.readers import ReaderChoice, reader_named
 from trustbuild._internal.notary.client import TrustClient
 from trustbuild._internal.notary.inspection import RepositoryReport
 from trustbuild._internal.plan import (
@@ -44,7 +47,6 @@ from trustbuild._internal.plan import (
 )
 from trustbuild._internal.runner import (
     build_guard,
-    choose_builder,
     docker_binary,
     docker_env,
     onbuild_triggers,
@@ -56,7 +58,11 @@ from trustbuild.errors import (
     ExitCode,
     InvalidReferenceError,
     TrustError,
+    UsageError,
 )
+
+if TYPE_CHECKING:
+    from trustbuild._internal.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +80,22 @@ def trust_client(context: str | None = ".", *, config: str | None = None,
                        policy=load(config=config, context=context, env=env))
 
 
-def decide_builder(builder: Builder | str | None, *, docker: str | None = None,
-                   env: Mapping[str, str] | None = None, buildx: bool = False,
-                   building: bool = False) -> Builder:
-    """The builder whose rules apply: *builder* when given; else the one docker would use
-    (``--buildx``, ``DOCKER_BUILDKIT``, the docker CLI's version and buildx), and BuildKit,
-    docker's default, when there is no docker CLI and nothing is building."""
-    if builder is not None:
-        return Builder(builder)
+def decide_reader(builder_rules: str | None = None, *, docker: str | None = None,
+                  env: Mapping[str, str] | None = None, buildx: bool = False,
+                  building: bool = False) -> ReaderChoice:
+    """Which frontend reads the Dockerfile, and why: *builder_rules* when given
+    (``buildkit``, ``buildkit-0.8``, ``classic``, ``unknown``…); else the one docker would use
+    (``--buildx``, ``DOCKER_BUILDKIT``, the docker CLI's and daemon's versions, buildx), and
+    current BuildKit, docker's default, when there is no docker CLI and nothing is built."""
+    if builder_rules is not None:
+        try:
+            reader = reader_named(builder_rules)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        log.info("Dockerfile reader: %s (--builder-rules %s)", reader, builder_rules)
+        return ReaderChoice(reader, f"--builder-rules {builder_rules}")
     env = os.environ if env is None else env
-    return choose_builder(docker_binary(docker, env), env, buildx=buildx, building=building)
+    return detect_reader(docker_binary(docker, env), env, buildx=buildx, building=building)
 
 
 @dataclass(slots=True)
@@ -91,32 +103,35 @@ class RefsReport:
     """The images a build would pull (``trustbuild refs``)."""
 
     dockerfile: str
-    builder: Builder
+    reader: ReaderChoice
     pulls: list[ImagePull]
     warnings: list[str] = field(default_factory=list)
 
 
 def refs(path: str = ".", *, dockerfile: str | None = None,
          build_args: Mapping[str, str] | None = None, target: str | None = None,
-         platforms: Sequence[str] = (), builder: Builder | str | None = None,
-         docker: str | None = None, env: Mapping[str, str] | None = None,
-         stdin: bytes | None = None) -> RefsReport:
+         platforms: Sequence[str] = (), builder_rules: str | None = None,
+         docker: str | None = None, config: str | None = None,
+         env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> RefsReport:
     """Every image the build would pull, without network: ``trustbuild refs``."""
+    from trustbuild._internal.policy import load
+
     request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
-    chosen = decide_builder(builder, docker=docker, env=env)
-    return refs_for(request, chosen, stdin)
+    reader = decide_reader(builder_rules, docker=docker, env=env)
+    return refs_for(request, reader, load(config=config, context=path, env=env), stdin)
 
 
-def refs_for(request: BuildRequest, builder: Builder, stdin: bytes | None = None
-             ) -> RefsReport:
+def refs_for(request: BuildRequest, reader: ReaderChoice, policy: Policy | None = None,
+             stdin: bytes | None = None) -> RefsReport:
     source = read_dockerfile(request.context, request.dockerfile, stdin)
-    analysis = analyse(source.text, options_for(request, builder), path=source.display)
-    return RefsReport(source.display, builder, analysis.pulls, analysis.warnings)
+    analysis = analyse(source.text, options_for(request, reader, policy),
+                       path=source.display)
+    return RefsReport(source.display, reader, analysis.pulls, analysis.warnings)
 
 
 def check(path: str = ".", *, dockerfile: str | None = None,
           build_args: Mapping[str, str] | None = None, target: str | None = None,
-          platforms: Sequence[str] = (), builder: Builder | str | None = None,
+          platforms: Sequence[str] = (), builder_rules: str | None = None,
           docker: str | None = None, client: TrustClient | None = None,
           config: str | None = None, offline: bool = False,
           env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> CheckReport:
@@ -124,21 +139,21 @@ def check(path: str = ".", *, dockerfile: str | None = None,
     verdicts in the report, not exceptions.  Without a *client*, one is made with the policy
     of *config*, the project and the user."""
     request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
-    chosen = decide_builder(builder, docker=docker, env=env)
+    reader = decide_reader(builder_rules, docker=docker, env=env)
     client = client or trust_client(path, config=config, offline=offline, env=env)
-    return check_request(request, chosen, client, stdin)[1]
+    return check_request(request, reader, client, stdin)[1]
 
 
-def check_request(request: BuildRequest, builder: Builder, client: TrustClient,
+def check_request(request: BuildRequest, reader: ReaderChoice, client: TrustClient,
                   stdin: bytes | None = None) -> tuple[Dockerfile, CheckReport]:
     source = read_dockerfile(request.context, request.dockerfile, stdin)
-    return source, check_dockerfile(source, options_for(request, builder),
-                                    client.resolve_many, client.policy)
+    return source, check_dockerfile(source, options_for(request, reader, client.policy),
+                                    client.resolve_many, client.policy, reader)
 
 
 def pin(path: str = ".", *, dockerfile: str | None = None,
         build_args: Mapping[str, str] | None = None, target: str | None = None,
-        platforms: Sequence[str] = (), builder: Builder | str | None = None,
+        platforms: Sequence[str] = (), builder_rules: str | None = None,
         docker: str | None = None, client: TrustClient | None = None,
         config: str | None = None, offline: bool = False,
         env: Mapping[str, str] | None = None, stdin: bytes | None = None
@@ -147,7 +162,7 @@ def pin(path: str = ".", *, dockerfile: str | None = None,
     or :class:`trustbuild.errors.TrustError` unless every image is trusted (or let through by
     the policy)."""
     return check(path, dockerfile=dockerfile, build_args=build_args, target=target,
-                 platforms=platforms, builder=builder, docker=docker, client=client,
+                 platforms=platforms, builder_rules=builder_rules, docker=docker, client=client,
                  config=config, offline=offline, env=env, stdin=stdin).pinned()
 
 
@@ -184,12 +199,12 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
     env = dict(os.environ if env is None else env)
     refuse_unsupported(cmd)
     binary = docker_binary(docker, env)
-    builder = decide_builder(None, docker=binary, env=env, buildx=buildx, building=True)
     client = client or trust_client(cmd.context, config=config, offline=offline, env=env)
+    reader = decide_reader(None, docker=binary, env=env, buildx=buildx, building=True)
     if cmd.file == "-" and stdin is None:
         stdin = sys.stdin.buffer.read()
     request = request_from(cmd, env)
-    source, report = check_request(request, builder, client, stdin)
+    source, report = check_request(request, reader, client, stdin)
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     from trustbuild._internal import output
 
@@ -197,8 +212,8 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
         say(line)
     if not report.passes:
         return BuildResult(report.exit_code, report)
-    docker_environment = docker_env(env, builder, buildx=buildx)
-    _refuse_registry_triggers(report, source, request, builder,
+    docker_environment = docker_env(env, builder_of(reader), buildx=buildx)
+    _refuse_registry_triggers(report, source, request, reader, client.policy,
                               lambda image: onbuild_triggers(binary, docker_environment, image))
     pinned = report.pinned()
     with build_guard() as signals, pinned_copy(pinned.text, source.name, source.path) as path:
@@ -210,7 +225,8 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
 
 
 def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, request: BuildRequest,
-                              builder: Builder, triggers_of: Callable[[str], list[str]]) -> None:
+                              reader: ReaderChoice, policy: Policy | None,
+                              triggers_of: Callable[[str], list[str]]) -> None:
     """A base image's ONBUILD triggers run in the build; any image they pull was chosen by
     tag in the base image's config, where no pin can reach it, so such a build is refused.
     Triggers that pull nothing (``ONBUILD RUN make``) are fine."""
@@ -224,9 +240,12 @@ def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, request: 
                 triggers[str(ref)] = found
     if not triggers:
         return
-    options = replace(options_for(request, builder), onbuild_triggers=triggers)
+    options = replace(options_for(request, reader, policy), onbuild_triggers=triggers)
     pulls = analyse(source.text, options, path=source.display).pulls
-    from_triggers = [p for p in pulls if p.instruction.startswith("ONBUILD (from ")]
+    checked = {(str(v.pull.reference), v.pull.platform) for v in report.verdicts}
+    # A trigger naming a stage of this file brings that stage's images into the build.
+    from_triggers = [p for p in pulls if p.instruction.startswith("ONBUILD (from ")
+                     or (str(p.reference), p.platform) not in checked]
     if from_triggers:
         pull = from_triggers[0]
         raise DockerfileError(

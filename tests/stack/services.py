@@ -241,10 +241,14 @@ def extra_notary(stack: Stack, name: str) -> Iterator[ExtraNotary]:
         _stop(other)
 
 
-def _start_registry(stack: Stack) -> None:
+REGISTRY_ACCESS_LOG = True  # one line per request in registry.log (tests/stack/observe.py)
+
+
+def _start_registry(stack: Stack, access_log: bool = REGISTRY_ACCESS_LOG) -> None:
     config = stack.root / "registry.yml"
+    accesslog = f"  accesslog:\n    disabled: {'false' if access_log else 'true'}\n"
     config.write_text(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  inmemory: {}\n"
+        f"version: 0.1\nlog:\n  level: warn\n{accesslog}storage:\n  inmemory: {{}}\n"
         f"http:\n  addr: {stack.registry}\n")
     _spawn(stack, "registry", _in_netns(stack, [_binary("docker-registry"), "serve", str(config)]))
 

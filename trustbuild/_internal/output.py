@@ -57,7 +57,7 @@ def check_summary(report: CheckReport) -> str:
     allowed = f", {len(report.allowed)} allowed by policy" if report.allowed else ""
     warn = "; warn mode: nothing enforced" if report.mode == "warn" else ""
     return (f"{report.dockerfile}: {trusted} of {len(report.verdicts)} images trusted"
-            f"{allowed} ({report.builder.value} builder{warn})")
+            f"{allowed} (read as {report.reader.reader}{warn})")
 
 
 def check_text(report: CheckReport, *, quiet: bool = False) -> str:
@@ -70,7 +70,7 @@ def check_json(report: CheckReport) -> dict[str, object]:
     return {
         "schema_version": SCHEMA_VERSION,
         "dockerfile": report.dockerfile,
-        "builder": report.builder.value,
+        "reader": report.reader.to_json(),
         "mode": report.mode,
         "ok": report.ok,
         "passed": report.passes,
@@ -138,7 +138,7 @@ def refs_json(report: RefsReport) -> dict[str, object]:
     return {
         "schema_version": SCHEMA_VERSION,
         "dockerfile": report.dockerfile,
-        "builder": report.builder.value,
+        "reader": report.reader.to_json(),
         "images": [_pull_fields(p) for p in report.pulls],
         "warnings": list(report.warnings),
     }

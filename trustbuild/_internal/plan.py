@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trustbuild._internal.builder_detection import builder_of
 from trustbuild._internal.dockerfile import Builder, BuildOptions, ImagePull, analyse
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile, pin
 from trustbuild._internal.dockerfile.pulls import LiteralBase
+from trustbuild._internal.dockerfile.readers import ReaderChoice, reader_named
 from trustbuild._internal.notary.client import TrustedDigest
 from trustbuild.errors import ExitCode, NoTrustData, Reason, Refused, TrustError, UsageError
 
@@ -123,7 +125,7 @@ class CheckReport:
 
     dockerfile: str
     text: str
-    builder: Builder
+    reader: ReaderChoice  # which frontend reads the file, and why
     verdicts: list[ImageVerdict]
     warnings: list[str] = field(default_factory=list)
     literal_bases: list[LiteralBase] = field(default_factory=list)
@@ -181,9 +183,12 @@ class CheckReport:
 
 
 def check_dockerfile(dockerfile: Dockerfile, options: BuildOptions, resolve: Resolver,
-                     policy: Policy | None = None) -> CheckReport:
+                     policy: Policy | None = None, reader: ReaderChoice | None = None
+                     ) -> CheckReport:
     """Resolve every image the build pulls.  Raises ``DockerfileError`` for the Dockerfile;
-    trust failures end up in the verdicts, one per pull."""
+    trust failures end up in the verdicts, one per pull.  *reader* is reported as the
+    reader of the file (default: the reader *options* name)."""
+    reader = reader or reader_of(options)
     analysis = analyse(dockerfile.text, options, path=dockerfile.display)
     for pull in analysis.pulls:
         log.info("%s: %s (%s, line %d, stage %s)", dockerfile.display, pull.reference,
@@ -191,7 +196,7 @@ def check_dockerfile(dockerfile: Dockerfile, options: BuildOptions, resolve: Res
     answers = resolve(str(p.reference) for p in analysis.pulls)
     verdicts = [_verdict(pull, answers[str(pull.reference)], policy)
                 for pull in analysis.pulls]
-    return CheckReport(dockerfile.display, dockerfile.text, options.builder, verdicts,
+    return CheckReport(dockerfile.display, dockerfile.text, reader, verdicts,
                        analysis.warnings, analysis.literal_bases,
                        str(policy.mode.value) if policy is not None else "enforce")
 
@@ -211,6 +216,19 @@ def _verdict(pull: ImagePull, answer: TrustedDigest | TrustError,
     return ImageVerdict(pull, Status.TRUSTED, trusted=answer)
 
 
-def options_for(request: BuildRequest, builder: Builder) -> BuildOptions:
+def reader_of(options: BuildOptions) -> ReaderChoice:
+    """The reader *options* read the file with, when nobody said why."""
+    if options.reader is not None:
+        return ReaderChoice(options.reader, "given")
+    name = "classic" if options.builder is Builder.CLASSIC else "buildkit"
+    return ReaderChoice(reader_named(name), "the default rules")
+
+
+def options_for(request: BuildRequest, reader: ReaderChoice,
+                policy: Policy | None = None) -> BuildOptions:
+    """The front end's options for *request*, read by *reader* (and the policy's frontend,
+    when the user's policy names one)."""
+    frontend = policy.frontend.value if policy is not None and policy.frontend else None
     return BuildOptions(build_args=dict(request.build_args), target=request.target,
-                        platforms=list(request.platforms), builder=builder)
+                        platforms=list(request.platforms), builder=builder_of(reader),
+                        reader=reader.reader, frontend=frontend)

@@ -223,6 +223,8 @@ class Policy:
     # Whether the user's own files (before the project tightened it) trust on first use.
     user_tofu: bool = True
     ignored: list[IgnoredSetting] = field(default_factory=list)
+    # [frontend] image: the frontend BuildKit reads every Dockerfile with (user files only).
+    frontend: Sourced | None = None
 
     @property
     def warn_only(self) -> bool:
@@ -376,7 +378,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from None
 
 
-_TOP = {"trust", "server", "repository", "exception"}
+_TOP = {"trust", "server", "repository", "exception", "frontend"}
 _SERVER_KEYS = {"registry", "url", "ca", "client_cert", "client_key"}
 _TRUST = {"tofu": bool, "mode": str, "offline": bool, "grace": str, "project_policy": str}
 _SCALARS = ("tofu", "mode", "offline", "grace")
@@ -421,6 +423,37 @@ def _merge(policy: Policy, doc: dict[str, Any], source: str, *, project: bool = 
         policy.repositories.append(_repository(item, source, f"repository[{i}]", base))
     for i, item in enumerate(_array(doc.get("exception", []), source, "exception")):
         policy.exceptions.append(_exception(item, source, f"exception[{i}]"))
+    if "frontend" in doc:
+        image = _frontend(doc["frontend"], source)
+        if project:
+            policy.ignored.append(_frontend_ignored(source, image))
+        elif policy.frontend is None:
+            policy.frontend = Sourced(image, source)
+
+
+def _frontend(value: Any, source: str) -> str:
+    """``[frontend] image = "docker/dockerfile:1.N"``: a tag, whose signed digest is looked
+    up like any pulled image's."""
+    from trustbuild._internal.reference import parse_normalized
+    from trustbuild.errors import InvalidReferenceError
+
+    table = _table(value, source, "frontend")
+    _no_unknown(table, {"image"}, source, "frontend.")
+    image = _required(table, "image", str, source, "frontend")
+    try:
+        ref = parse_normalized(image)
+    except InvalidReferenceError as exc:
+        raise PolicyError(f"{source}: frontend.image {image!r}: {exc}") from None
+    if ref.digest is not None or ref.tag is None:
+        raise PolicyError(f"{source}: frontend.image must name a tag (its signed digest is "
+                          f"looked up), not {image!r}")
+    return str(image)
+
+
+def _frontend_ignored(source: str, image: str) -> IgnoredSetting:
+    return IgnoredSetting(source, "frontend.image", _shown(image),
+                          "only the user's own policy chooses the frontend every Dockerfile "
+                          "is read with")
 
 
 def _own_policy_only(source: str, value: Any) -> IgnoredSetting:
@@ -471,6 +504,8 @@ def _tighten(policy: Policy, doc: dict[str, Any], source: str) -> None:
         policy.ignored.append(IgnoredSetting(
             source, f"exception[{i}]", _shown(item),
             "a project cannot allow images without trust data"))
+    if "frontend" in doc:
+        policy.ignored.append(_frontend_ignored(source, _frontend(doc["frontend"], source)))
     base = Path(source).parent
     for i, item in enumerate(_array(doc.get("repository", []), source, "repository")):
         # pins and signers only ever add to the user's rules (see Policy.root_pins)

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -40,46 +39,6 @@ def parse_bool(value: str, name: str) -> bool:
     if lowered in FALSE_WORDS:
         return False
     raise UsageError(f"{name} environment variable expects boolean value: {value!r}")
-
-
-def choose_builder(docker: str, env: Mapping[str, str], *, buildx: bool,
-                   building: bool = True) -> Builder:
-    """The builder docker will use for this command.
-
-    Without *building* (``check``, ``pin``, ``refs``), a machine with no docker CLI is fine:
-    BuildKit, docker's default builder since 23.0, decides."""
-    if buildx:
-        log.info("builder: BuildKit (docker buildx build)")
-        return Builder.BUILDKIT
-    value = env.get("DOCKER_BUILDKIT", "")
-    if value:
-        builder = Builder.BUILDKIT if parse_bool(value, "DOCKER_BUILDKIT") else Builder.CLASSIC
-        log.info("builder: %s (DOCKER_BUILDKIT=%s)", builder.value, value)
-        return builder
-    try:
-        major, has_buildx = _client_facts(docker, env)
-    except ExecutionError:
-        if building:
-            raise
-        log.info("builder: BuildKit (no docker CLI at %s; docker's default builder)", docker)
-        return Builder.BUILDKIT
-    if major is not None and major >= 23:
-        # Docker 23+ builds with BuildKit through buildx, and falls back to the classic
-        # builder when buildx is missing.
-        builder = Builder.BUILDKIT if has_buildx else Builder.CLASSIC
-        log.info("builder: %s (docker %s, buildx %s)", builder.value, major,
-                 "installed" if has_buildx else "missing")
-        return builder
-    log.info("builder: classic (docker %s, before BuildKit became the default)", major)
-    return Builder.CLASSIC
-
-
-def _client_facts(docker: str, env: Mapping[str, str]) -> tuple[int | None, bool]:
-    """The docker CLI's major version, and whether buildx is installed."""
-    version = _docker_output([docker, "--version"], env)
-    buildx = _docker_output([docker, "buildx", "version"], env, check=False)
-    match = re.search(r"version (\d+)\.", version.stdout)
-    return (int(match.group(1)) if match else None), buildx.returncode == 0
 
 
 def docker_env(env: Mapping[str, str], builder: Builder, *, buildx: bool) -> dict[str, str]:

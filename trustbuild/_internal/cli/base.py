@@ -37,6 +37,10 @@ BUILDX = OwnFlag("buildx", False, "run `docker buildx build` instead of `docker 
 OUTPUT = OwnFlag("output", True, "write FILE instead of standard output", short="o",
                  metavar="FILE")
 HELP = OwnFlag("help", False, "show this help", short="h")
+BUILDER_RULES = OwnFlag("builder-rules", True, "read the Dockerfile as this builder does, "
+                        "without asking docker: buildkit (current), buildkit-0.N (docker "
+                        "20.10: buildkit-0.8), classic, unknown (every BuildKit)",
+                        metavar="RULES")
 
 RAW_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True,
             "help_option_names": []}

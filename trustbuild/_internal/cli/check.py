@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from trustbuild import api
 from trustbuild._internal import output
 from trustbuild._internal.cli.base import (
+    BUILDER_RULES,
     CONFIG,
     DOCKER,
     FORMAT,
@@ -23,11 +24,12 @@ def checked(cmd: BuildCommand, env: Mapping[str, str]) -> CheckReport:
     """The check a docker command line describes (``check``, ``pin``)."""
     refuse_unsupported(cmd)
     request = api.request_from(cmd, env)
-    builder = api.decide_builder(None, docker=cmd.own_value("docker"), env=env)
+    reader = api.decide_reader(cmd.own_value("builder-rules"), docker=cmd.own_value("docker"),
+                               env=env)
     client = api.trust_client(request.context, config=cmd.own_value("config"),
                               offline=cmd.has_own("offline"), env=env)
     stdin = _stdin() if request.dockerfile == "-" else None
-    return api.check_request(request, builder, client, stdin)[1]
+    return api.check_request(request, reader, client, stdin)[1]
 
 
 def _stdin() -> bytes:
@@ -53,5 +55,5 @@ COMMAND = DockerStyle(
     """The CI gate: verify every image a build would pull; no build.
 
 Exit 0 only when every image is trusted (or allowed by the policy).""",
-    (FORMAT, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
+    (FORMAT, BUILDER_RULES, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
 command = COMMAND.click_command()

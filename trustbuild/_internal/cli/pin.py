@@ -7,6 +7,7 @@ from pathlib import Path
 
 from trustbuild._internal import output
 from trustbuild._internal.cli.base import (
+    BUILDER_RULES,
     CONFIG,
     DOCKER,
     OFFLINE,
@@ -57,5 +58,5 @@ COMMAND = DockerStyle(
 
 To standard output, or to FILE (never over the input Dockerfile).  Nothing is written when an
 image is not trusted: the reasons go to standard error and the exit code is check's.""",
-    (OUTPUT, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
+    (OUTPUT, BUILDER_RULES, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
 command = COMMAND.click_command()

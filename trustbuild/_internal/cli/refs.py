@@ -6,19 +6,30 @@ from collections.abc import Mapping
 
 from trustbuild import api
 from trustbuild._internal import output
-from trustbuild._internal.cli.base import DOCKER, FORMAT, VERBOSE, DockerStyle, Streams
+from trustbuild._internal.cli.base import (
+    BUILDER_RULES,
+    CONFIG,
+    DOCKER,
+    FORMAT,
+    VERBOSE,
+    DockerStyle,
+    Streams,
+)
 from trustbuild._internal.docker_args import BuildCommand
+from trustbuild._internal.policy import load
 
 
 def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
     request = api.request_from(cmd, env)
-    builder = api.decide_builder(None, docker=cmd.own_value("docker"), env=env)
+    reader = api.decide_reader(cmd.own_value("builder-rules"), docker=cmd.own_value("docker"),
+                               env=env)
     stdin = None
     if request.dockerfile == "-":
         import sys
 
         stdin = sys.stdin.buffer.read()
-    report = api.refs_for(request, builder, stdin)
+    policy = load(config=cmd.own_value("config"), context=request.context, env=env)
+    report = api.refs_for(request, reader, policy, stdin)
     streams = Streams()
     if cmd.own_value("format") == "json":
         streams.out(output.to_json(output.refs_json(report)))
@@ -36,5 +47,5 @@ COMMAND = DockerStyle(
 
 The builder's rules apply (global ARGs and --build-arg in FROM, stage names, --target,
 COPY --from, RUN --mount from=, ONBUILD triggers of parent stages, the # syntax= frontend).""",
-    (FORMAT, DOCKER, VERBOSE), run)
+    (FORMAT, BUILDER_RULES, CONFIG, DOCKER, VERBOSE), run)
 command = COMMAND.click_command()

@@ -15,8 +15,10 @@ from trustbuild._internal.dockerfile.pulls import (
     BuildOptions,
     ImagePull,
     analyse,
+    analyse_with_triggers,
     find_pulls,
 )
+from trustbuild._internal.dockerfile.readers import Reader, ReaderChoice, Rules, reader_named
 
 __all__ = [
     "Analysis",
@@ -24,9 +26,14 @@ __all__ = [
     "Builder",
     "ImagePull",
     "PinnedDockerfile",
+    "Reader",
+    "ReaderChoice",
     "Replacement",
+    "Rules",
     "analyse",
+    "analyse_with_triggers",
     "find_pulls",
     "pin",
     "pinned_reference",
+    "reader_named",
 ]

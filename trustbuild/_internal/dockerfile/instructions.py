@@ -23,7 +23,17 @@ ALLOWED_FLAGS = {
     "add": {"chown", "chmod", "link", "keep-git-dir", "checksum", "exclude", "unpack"},
     "run": {"mount", "network", "security", "device"},
 }
+# BuildKit 0.8 and docker 20.10's classic builder: "Unknown flag: link" and the like.
+LEGACY_FLAGS = {
+    "from": {"platform"},
+    "copy": {"from", "chown", "chmod"},
+    "add": {"chown", "chmod"},
+    "run": {"mount", "network", "security"},
+}
 REPEATABLE_FLAGS = {"mount", "exclude", "device"}
+# Mount types that take no `from=`: dockerd 20.10 crashes on `type=tmpfs,from=` (a nil
+# pointer in dispatchRunMounts), BuildKit ignores it on ssh and rejects it on secret.
+NO_FROM_MOUNTS = frozenset({"tmpfs", "ssh", "secret"})
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9-_.]*\Z")
 _FIELDS = re.compile(r"[\t\v\f\r ]+")
 _NOT_TRIGGERS = {"onbuild", "from", "maintainer"}
@@ -82,7 +92,9 @@ class Instructions:
     stages: list[Stage]
 
 
-def build(parsed: ParsedDockerfile) -> Instructions:
+def build(parsed: ParsedDockerfile, legacy_flags: bool = False) -> Instructions:
+    """The typed instructions; *legacy_flags*: only the flags BuildKit 0.8 knows."""
+    flags = LEGACY_FLAGS if legacy_flags else ALLOWED_FLAGS
     meta: list[tuple[int, list[ArgDecl]]] = []
     stages: list[Stage] = []
     for node in parsed.nodes:
@@ -90,6 +102,9 @@ def build(parsed: ParsedDockerfile) -> Instructions:
             written = node.original.strip().value.split(maxsplit=1)
             raise DockerfileError(f"unknown instruction: {written[0] if written else ''}",
                                   node.start_line)
+        _check_flags(node, node.keyword, flags)
+        if node.keyword == "onbuild" and node.sub is not None:
+            _check_flags(node.sub, node.sub.keyword, flags)
         if node.keyword == "from":
             stages.append(_from(node, len(stages), parsed))
         elif not stages:
@@ -103,8 +118,11 @@ def build(parsed: ParsedDockerfile) -> Instructions:
     return Instructions(meta, stages)
 
 
-def _check_flags(node: Node, keyword: str) -> dict[str, list[Flag]]:
-    allowed = ALLOWED_FLAGS.get(keyword, set())
+def _check_flags(node: Node, keyword: str,
+                 table: dict[str, set[str]] = ALLOWED_FLAGS) -> dict[str, list[Flag]]:
+    if keyword not in ALLOWED_FLAGS:
+        return {}  # flags of other instructions are not about pulls
+    allowed = table.get(keyword, set())
     seen: dict[str, list[Flag]] = {}
     for flag in node.flags:
         if flag.name not in allowed:
@@ -205,8 +223,9 @@ def _mount_from(flag: Flag, line: int, full_text: str) -> FromSpec | None:
         return None
     mount_type = values.get("type", ("bind", 0, 0))[0].lower()
     value, start, end = values["from"]
-    if mount_type == "secret":
-        raise DockerfileError("secret mount does not support from", line)
+    if mount_type in NO_FROM_MOUNTS:
+        raise DockerfileError(f"{mount_type} mount does not support from (refused: the "
+                              "builders ignore it, reject it or crash on it)", line)
     if "$" in value[:-1]:
         raise DockerfileError("'from' doesn't support variable expansion, define alias stage "
                               "instead", line)

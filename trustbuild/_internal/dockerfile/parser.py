@@ -14,13 +14,13 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from trustbuild._internal.dockerfile.readers import CURRENT, Rules
 from trustbuild._internal.dockerfile.shell import Lexer
 from trustbuild.errors import DockerfileError, ShellError
 
 MAX_LINE = 64 * 1024 - 1  # bufio.MaxScanTokenSize - 1
 BOM = "\ufeff"
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z", re.DOTALL)
-_VALID_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC = re.compile(r"(\d*)<<(-?)([^<]*)\Z", re.DOTALL)
 _HEREDOC_INSTRUCTIONS = frozenset({"run", "copy", "add"})
 _TOKEN_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
@@ -146,7 +146,10 @@ def split_lines(text: str) -> list[_Line]:
 
 
 class _Directives:
-    def __init__(self) -> None:
+    def __init__(self, rules: Rules) -> None:
+        # BuildKit 0.8 knows only syntax and escape: `# check=` ends the directives there.
+        self.valid = {"syntax", "escape", "check"} if rules.check_directive else {"syntax",
+                                                                                  "escape"}
         self.escape = "\\"
         self.done = False
         self.found: dict[str, Directive] = {}
@@ -162,7 +165,7 @@ class _Directives:
         if self.done:
             return
         match = _DIRECTIVE.match(line)
-        if match is None or match.group(1).lower() not in _VALID_DIRECTIVES:
+        if match is None or match.group(1).lower() not in self.valid:
             self.done = True
             return
         key = match.group(1).lower()
@@ -190,10 +193,11 @@ def _is_comment(line: str) -> bool:
     return line.lstrip(_GO_SPACE).startswith("#")
 
 
-def parse(text: str) -> ParsedDockerfile:
-    """Parse Dockerfile text (decoded with ``surrogateescape`` so any bytes survive)."""
+def parse(text: str, rules: Rules = CURRENT) -> ParsedDockerfile:
+    """Parse Dockerfile text (decoded with ``surrogateescape`` so any bytes survive) as the
+    reader with *rules* does (directives it knows, heredocs or not)."""
     lines = split_lines(text)
-    directives = _Directives()
+    directives = _Directives(rules)
     nodes: list[Node] = []
     warnings: list[str] = []
     i = 0
@@ -225,7 +229,7 @@ def parse(text: str) -> ParsedDockerfile:
         if empty_continuation:
             warnings.append(f"line {first.number}: empty continuation line (deprecated)")
         node = _node_from_line(logical, first.number, end_line)
-        if _can_contain_heredoc(node):
+        if rules.heredocs and _can_contain_heredoc(node):
             i = _read_heredocs(node, lines, i)
         nodes.append(node)
     if not nodes:

@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from trustbuild._internal.dockerfile.pulls import ImagePull, LiteralBase
+from trustbuild._internal.dockerfile.pulls import (
+    POLICY_FRONTEND,
+    ImagePull,
+    LiteralBase,
+    detect_syntax,
+)
 from trustbuild._internal.reference import parse_normalized, validate_digest
 from trustbuild.errors import PinError
 
@@ -60,6 +65,10 @@ def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str],
         if digest is None:
             raise PinError(f"no digest for {pull.reference} (line {pull.line})")
         new = pinned_reference(pull.expanded, digest)
+        if pull.instruction == POLICY_FRONTEND:
+            for replacement in _frontend_replacements(text, new):
+                _add(by_span, replacement, replacement.old)
+            continue
         if pull.instruction == "BUILDKIT_SYNTAX":
             build_args["BUILDKIT_SYNTAX"] = new
             continue
@@ -76,6 +85,19 @@ def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str],
         position = replacement.end
     pieces.append(text[position:])
     return PinnedDockerfile("".join(pieces), tuple(ordered), build_args)
+
+
+def _frontend_replacements(text: str, pinned: str) -> list[Replacement]:
+    """The policy's frontend in the pinned copy: every `# syntax=` value any BuildKit would
+    take (current rules and 0.8's) becomes the pinned frontend; without one, a
+    `# syntax=` line goes first, in place of a byte-order mark (BuildKit 0.8 would not see
+    a directive after one, and every reader drops the mark anyway)."""
+    found = {d[2]: d[1] for d in (detect_syntax(text), detect_syntax(text, legacy=True)) if d}
+    if not found:
+        bom = 1 if text.startswith("\ufeff") else 0
+        return [Replacement(0, bom, text[:bom], f"# syntax={pinned}\n", 1)]
+    return [Replacement(start, end, text[start:end], pinned, line)
+            for (start, end), line in found.items()]
 
 
 def _add(by_span: dict[tuple[int, int], Replacement], replacement: Replacement,

@@ -1,9 +1,12 @@
-"""Which images a build pulls: BuildKit's ``dockerfile2llb`` semantics, statically.
+"""Which images a build pulls, read statically as the builder that will build it reads it.
 
 Input: Dockerfile text and the build options that change the answer (build args, target,
-target platforms, builder).  Output: every external image the build resolves, with where it is
-written.  Anything that cannot be decided is a :class:`DockerfileError` naming the line: a
-missed image would be an unverified pull.
+target platforms, the reader: which builder or frontend reads the file).  Output: every
+external image the build resolves, with where it is written.  Anything that cannot be decided
+is a :class:`DockerfileError` naming the line: a missed image would be an unverified pull.
+
+When the reader is not known exactly it has several rule sets (``readers``); the file is read
+under each, and refused when they disagree about what is pulled.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from trustbuild._internal.dockerfile import instructions as ins
 from trustbuild._internal.dockerfile.parser import ParsedDockerfile, parse
@@ -21,6 +24,14 @@ from trustbuild._internal.dockerfile.platforms import (
     builtin_args,
     host_platform,
     parse_platform,
+)
+from trustbuild._internal.dockerfile.readers import (
+    CLASSIC,
+    CURRENT,
+    Family,
+    Reader,
+    Rules,
+    frontend_rules,
 )
 from trustbuild._internal.dockerfile.shell import Lexer
 from trustbuild._internal.reference import ImageReference, parse_normalized
@@ -44,6 +55,17 @@ class BuildOptions:
     build_platform: str | None = None  # the builder's platform; default: this machine
     # ONBUILD triggers found in base images' configs, by normalized reference.
     onbuild_triggers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # Which frontend reads the file (None: the rules of *builder*, current BuildKit's or
+    # docker 20.10's classic builder's).
+    reader: Reader | None = None
+    # A trusted frontend image the pinned copy will name in `# syntax=` (policy): BuildKit
+    # then reads the file with it, whatever the file's own `# syntax=` says.
+    frontend: str | None = None
+
+    def rule_sets(self) -> tuple[Rules, ...]:
+        if self.reader is not None:
+            return self.reader.rule_sets()
+        return (CLASSIC,) if self.builder is Builder.CLASSIC else (CURRENT,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +110,14 @@ class Analysis:
     pulls: list[ImagePull]
     warnings: list[str]
     literal_bases: list[LiteralBase] = field(default_factory=list)
+    # The rule sets the file was read under (all agreed), e.g. ("buildkit-0.8",).
+    rules: tuple[str, ...] = ()
+    # FROM images whose config's ONBUILD triggers were not given (BuildOptions.
+    # onbuild_triggers): read them at the signed digest and analyse again.
+    unread_trigger_images: list[ImagePull] = field(default_factory=list)
+    # Where the file's own `# syntax=` value is, as its reader detects it (for pinning a
+    # policy frontend in its place).
+    syntax_span: tuple[int, int] | None = None
 
 
 def find_pulls(text: str, options: BuildOptions | None = None) -> list[ImagePull]:
@@ -96,80 +126,190 @@ def find_pulls(text: str, options: BuildOptions | None = None) -> list[ImagePull
 
 def analyse(text: str, options: BuildOptions | None = None, *,
             path: str | None = None) -> Analysis:
-    """Every image the build of *text* pulls.  *path* names the file in errors."""
+    """Every image a build of *text* pulls, read by every rule set its reader may use.
+
+    Raises :class:`DockerfileError` (carrying *path*, the Dockerfile's name for messages) for
+    a file the reader rejects, or one whose readers disagree about what is pulled."""
     options = options or BuildOptions()
     try:
-        parsed = parse(text)
-        program = ins.build(parsed)
-        pulls = list(_syntax_pulls(parsed, options))
+        outcomes = [outcome for outer in options.rule_sets()
+                    for outcome in _read_under(text, options, outer)]
+        return _agreed(outcomes)
+    except DockerfileError as exc:
+        exc.path = exc.path or path
+        raise
+
+
+@dataclass(slots=True)
+class _Outcome:
+    label: str
+    analysis: Analysis | None
+    error: DockerfileError | None
+
+
+def _read_under(text: str, options: BuildOptions, outer: Rules) -> list[_Outcome]:
+    """The file read by the *outer* reader, and then by the frontend a `# syntax=` line (or
+    the policy's frontend) hands it to, under each rule set that frontend may have."""
+    try:
+        syntax, span = _syntax_pull(text, options, outer)
+    except DockerfileError as exc:
+        return [_Outcome(outer.label, None, exc)]
+    inner_sets: tuple[Rules, ...] = (outer,)
+    if syntax is not None:
+        inner_sets = frontend_rules(syntax.reference.name, syntax.reference.tag,
+                                    syntax.reference.digest is not None and
+                                    syntax.reference.tag is None)
+    outcomes = []
+    for inner in inner_sets:
+        label = outer.label if inner is outer else f"{outer.label} -> {inner.label}"
+        try:
+            analysis = _convert(text, options, inner)
+        except DockerfileError as exc:
+            outcomes.append(_Outcome(label, None, exc))
+            continue
+        if syntax is not None:
+            analysis.pulls.insert(0, syntax)
+        analysis.syntax_span = span
+        analysis.rules = (label,)
+        outcomes.append(_Outcome(label, analysis, None))
+    return outcomes
+
+
+def _convert(text: str, options: BuildOptions, rules: Rules) -> Analysis:
+    try:
+        parsed = parse(text, rules)
+        program = ins.build(parsed, legacy_flags=not rules.heredocs)
         build_platform = (parse_platform(options.build_platform) if options.build_platform
                           else host_platform())
         targets = [parse_platform(p) for p in options.platforms] or [build_platform]
         warnings = list(parsed.warnings)
+        pulls: list[ImagePull] = []
         literals: list[LiteralBase] = []
+        unread: list[ImagePull] = []
         for target in targets:
-            conversion = _Conversion(parsed, program, options, build_platform, target)
+            conversion = _Conversion(parsed, program, options, rules, build_platform, target)
             pulls.extend(conversion.run(warnings))
             literals.extend(conversion.literal_bases)
-    except DockerfileError as exc:
-        # TODO(fidelity): raise with the path where the error is found
-        if exc.path is None and path is not None:
-            raise DockerfileError(exc.message, exc.line, path=path) from None
-        raise
-    return Analysis(parsed, pulls, warnings, literals)
+            unread.extend(conversion.unread_trigger_images)
+    except ShellError as exc:  # pragma: no cover - converted where the line is known
+        raise DockerfileError(str(exc)) from None
+    return Analysis(parsed, pulls, warnings, literals, unread_trigger_images=unread)
 
 
-def _syntax_pulls(parsed: ParsedDockerfile, options: BuildOptions) -> Iterable[ImagePull]:
-    """The ``# syntax=`` frontend image (BuildKit only), or ``BUILDKIT_SYNTAX`` instead."""
-    if options.builder is not Builder.BUILDKIT:
-        return
+def _pull_key(pull: ImagePull) -> tuple[str, str | None]:
+    return str(pull.reference), pull.platform
+
+
+def _agreed(outcomes: list[_Outcome]) -> Analysis:
+    """The one answer every rule set gives, or a refusal naming the readers that differ."""
+    failed = [o for o in outcomes if o.error is not None]
+    read = [o for o in outcomes if o.analysis is not None]
+    if not read:
+        raise failed[0].error  # type: ignore[misc]
+    if failed:
+        bad = failed[0]
+        assert bad.error is not None
+        raise DockerfileError(
+            f"the readers that may read this file disagree: {bad.label} rejects it "
+            f"({bad.error.message}), {read[0].label} builds it; refusing, since which one "
+            "reads it decides what is pulled (choose the builder exactly, e.g. "
+            "--builder-rules)", bad.error.line)
+    first = read[0].analysis
+    assert first is not None
+    want = {_pull_key(p) for p in first.pulls}
+    for other in read[1:]:
+        assert other.analysis is not None
+        got = {_pull_key(p) for p in other.analysis.pulls}
+        if got != want:
+            raise DockerfileError(_disagreement(read[0], other, want, got))
+    first.rules = tuple(o.label for o in read)
+    return first
+
+
+def _disagreement(one: _Outcome, other: _Outcome, want: set[tuple[str, str | None]],
+                  got: set[tuple[str, str | None]]) -> str:
+    def where(outcome: _Outcome, keys: set[tuple[str, str | None]]) -> str:
+        assert outcome.analysis is not None
+        found = [f"{p.reference} ({p.instruction} line {p.line})"
+                 for p in outcome.analysis.pulls if _pull_key(p) in keys]
+        return ", ".join(dict.fromkeys(found)) or "nothing more"
+    return (f"the readers that may read this file disagree about what it pulls: under "
+            f"{one.label} it pulls {where(one, want - got)}; under {other.label} "
+            f"{where(other, got - want)}; refusing, since trustbuild cannot tell which one "
+            "will read it (choose the builder exactly, e.g. --builder-rules, or pin the "
+            "frontend with `# syntax=docker/dockerfile:1.N`)")
+
+
+def _syntax_pull(text: str, options: BuildOptions, outer: Rules
+                 ) -> tuple[ImagePull | None, tuple[int, int] | None]:
+    """The frontend image BuildKit hands the file to: the policy's, ``BUILDKIT_SYNTAX``, or
+    the file's ``# syntax=`` as the *outer* reader detects it; and where that line's value is.
+    The classic builder has none."""
+    if outer.family is not Family.BUILDKIT:
+        return None, None
+    directive = detect_syntax(text, legacy=outer.legacy_syntax_scan)
+    span = directive[2] if directive else None
+    if options.frontend:
+        ref = _image(options.frontend, 0, "policy frontend", outer)
+        return ImagePull(ref, "", options.frontend, POLICY_FRONTEND, None, None, None, 0, 0,
+                         None, False), span
     override = options.build_args.get("BUILDKIT_SYNTAX")
     if override:
-        ref = _image(override.split(" ", 1)[0], 0, "BUILDKIT_SYNTAX build arg")
-        yield ImagePull(ref, "", override, "BUILDKIT_SYNTAX", None, None, None, 0, 0, None, True)
-        return
-    directive = detect_syntax(parsed.text)
+        ref = _image(override.split(" ", 1)[0], 0, "BUILDKIT_SYNTAX build arg", outer)
+        return ImagePull(ref, "", override, "BUILDKIT_SYNTAX", None, None, None, 0, 0, None,
+                         True), span
     if directive is None:
-        return
+        return None, None
     value, line, span = directive
-    ref = _image(value, line, "syntax directive")
-    column = span[0] - parsed.text.rfind("\n", 0, span[0])
-    yield ImagePull(ref, value, value, "syntax", None, None, None, line, column, span, False)
+    ref = _image(value, line, "syntax directive", outer)
+    column = span[0] - text.rfind("\n", 0, span[0])
+    return ImagePull(ref, value, value, "syntax", None, None, None, line, column, span,
+                     False), span
 
 
-def detect_syntax(text: str) -> tuple[str, int, tuple[int, int]] | None:
-    """BuildKit's ``DetectSyntax`` for the ``#`` form: the first token of a ``syntax``
-    directive among the leading directive lines (after a BOM and a ``#!`` line)."""
-    offset = 1 if text.startswith("\ufeff") else 0
+POLICY_FRONTEND = "syntax (policy)"  # the instruction of the policy's frontend pull
+_DIRECTIVE_LINE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z", re.DOTALL)
+
+
+def detect_syntax(text: str, *, legacy: bool = False
+                  ) -> tuple[str, int, tuple[int, int]] | None:
+    """BuildKit's ``DetectSyntax`` for the ``#`` form: the first token of the ``syntax``
+    directive among the leading directive lines.
+
+    Current BuildKit skips a BOM and a first ``#!`` line, knows only ``syntax``, ``escape``
+    and ``check`` and stops at a repeated key.  BuildKit 0.8 (*legacy*) takes every leading
+    ``# key=value`` line as a directive, the last ``syntax`` winning, and stops at a BOM or
+    ``#!`` line."""
+    offset = 0
     line_no = 0
-    first, _, _ = text[offset:].partition("\n")
-    if first.startswith("#!"):
-        offset += len(first) + 1
-        line_no = 1
-    directive = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z", re.DOTALL)
+    if not legacy:
+        offset = 1 if text.startswith("\ufeff") else 0
+        first, _, _ = text[offset:].partition("\n")
+        if first.startswith("#!"):
+            offset += len(first) + 1
+            line_no = 1
     seen: set[str] = set()
+    found: tuple[str, int, tuple[int, int]] | None = None
     while offset <= len(text):
         end = text.find("\n", offset)
         end = len(text) if end == -1 else end
         line = text[offset:end].removesuffix("\r")
         line_no += 1
-        if not line.startswith("#"):
-            return None
-        body = line[1:]
-        lead = len(body) - len(body.lstrip())
-        match = directive.match(body[lead:])
+        match = _DIRECTIVE_LINE.match(line)
         if match is None:
-            return None
+            return found
         key = match.group(1).lower()
-        if key not in ("syntax", "escape", "check") or key in seen:
-            return None
+        if not legacy and (key not in ("syntax", "escape", "check") or key in seen):
+            return found
         seen.add(key)
         if key == "syntax":
             value = match.group(2).split(" ", 1)[0]
-            start = offset + 1 + lead + match.start(2)
-            return value, line_no, (start, start + len(value))
+            start = offset + match.start(2)
+            found = value, line_no, (start, start + len(value))
+            if not legacy:
+                return found
         offset = end + 1
-    return None
+    return found
 
 
 def go_quote(text: str) -> str:
@@ -177,11 +317,22 @@ def go_quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _image(text: str, line: int, what: str) -> ImageReference:
+def _image(text: str, line: int, what: str, rules: Rules) -> ImageReference:
     try:
-        return parse_normalized(text).with_default_tag()
+        return normalized(text, rules)
     except InvalidReferenceError as exc:
         raise DockerfileError(f"failed to parse {what} {text!r}: {exc}", line) from None
+
+
+def normalized(text: str, rules: Rules) -> ImageReference:
+    """``ParseNormalizedNamed`` of the reader's distribution/reference: before v0.6 an
+    upper-case first component (``LOCALHOST/x``) was a path, so an error."""
+    if not rules.uppercase_domain:
+        first, slash, _ = text.partition("/")
+        if slash and first != first.lower() and not any(c in first for c in ".:"):
+            raise InvalidReferenceError("invalid reference format: repository name must "
+                                        "be lowercase")
+    return parse_normalized(text).with_default_tag()
 
 
 @dataclass(slots=True)
@@ -195,19 +346,28 @@ class _StageState:
     pulls: list[ImagePull] = field(default_factory=list)
 
 
+PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+              "ftp_proxy", "NO_PROXY", "no_proxy")
+_STAGE_INDEX = re.compile(r"[+-]?[0-9]+\Z")  # Go's strconv.Atoi
+
+
 class _Conversion:
-    """One conversion for one target platform, as ``dockerfile2llb`` does it."""
+    """One conversion for one target platform, as the reader with *rules* does it
+    (``dockerfile2llb`` for BuildKit, the dispatcher of dockerd's classic builder)."""
 
     def __init__(self, parsed: ParsedDockerfile, program: ins.Instructions,
-                 options: BuildOptions, build: Platform, target: Platform) -> None:
+                 options: BuildOptions, rules: Rules, build: Platform,
+                 target: Platform) -> None:
         self.parsed = parsed
         self.program = program
         self.options = options
+        self.rules = rules
         self.build = build
         self.target = target
-        self.lexer = Lexer(escape=parsed.escape)
+        self.lexer = Lexer(escape=parsed.escape, extended=rules.extended_modifiers)
         self.states: list[_StageState] = []
         self.literal_bases: list[LiteralBase] = []
+        self.unread_trigger_images: list[ImagePull] = []
 
     def run(self, warnings: list[str]) -> list[ImagePull]:
         target_index = self._target_index()
@@ -217,11 +377,15 @@ class _Conversion:
         for state in self.states:
             self._resolve_from_specs(state)
         chosen = self._stages_to_pull(target_index)
-        if self.options.builder is Builder.CLASSIC:
+        if self.rules.is_classic:
             self._reject_buildkit_only(chosen)
         pulls: list[ImagePull] = []
         for index in sorted(chosen):
-            pulls.extend(self.states[index].pulls)
+            state = self.states[index]
+            pulls.extend(state.pulls)
+            if state.image is not None and str(state.image) not in self.options.onbuild_triggers:
+                self.unread_trigger_images.extend(p for p in state.pulls
+                                                  if p.instruction == "FROM")
         return pulls
 
     # -- arguments --------------------------------------------------------------------------
@@ -231,28 +395,50 @@ class _Conversion:
         if self.options.target is None:
             return len(stages) - 1
         wanted = self.options.target.lower()
-        for stage in reversed(stages):
+        # The classic builder stops at the first stage of that name, BuildKit uses the last.
+        ordered = stages if self.rules.first_duplicate_target else list(reversed(stages))
+        for stage in ordered:
             if stage.name == wanted:
                 return stage.index
         raise DockerfileError(
             f"failed to reach build target {self.options.target} in Dockerfile")
 
-    def _meta_args(self, target_index: int) -> dict[str, str]:
+    def _builtins(self, target_index: int) -> dict[str, str]:
+        if not self.rules.builtin_platform_args:
+            # The classic builder defines none of BuildKit's platform args; it has the
+            # proxy args instead, usable in FROM without an ARG line.
+            build_args = self.options.build_args
+            return ({k: build_args[k] for k in PROXY_ARGS if k in build_args}
+                    if self.rules.proxy_args else {})
         stages = self.program.stages
         target_stage = self.options.target or stages[target_index].name or "default"
-        # The classic builder defines none of BuildKit's platform args: $BUILDPLATFORM is
-        # empty there unless declared with ARG and given with --build-arg.
-        builtins = ({} if self.options.builder is Builder.CLASSIC
-                    else builtin_args(self.build, self.target, target_stage))
+        builtins = builtin_args(self.build, self.target, target_stage)
+        if not self.rules.targetstage:
+            del builtins["TARGETSTAGE"]
+        return {k: self.options.build_args.get(k, v) for k, v in builtins.items()}
+
+    def _meta_args(self, target_index: int) -> dict[str, str]:
+        env = self._builtins(target_index)
         build_args = self.options.build_args
-        env = {k: build_args.get(k, v) for k, v in builtins.items()}
         for line, decls in self.program.meta_args:
+            # The classic builder expands a whole ARG line against the args before it.
+            before = dict(env) if self.rules.arg_line_at_once else env
             for decl in decls:
                 if decl.key in build_args:
                     env[decl.key] = build_args[decl.key]
                 elif decl.value is not None:
-                    env[decl.key] = self._expand(decl.value, env, line)
+                    env[decl.key] = self._expand_meta(decl.value, before, line)
+                elif self.rules.bare_global_args_empty:
+                    env[decl.key] = ""
         return env
+
+    def _expand_meta(self, word: str, env: Mapping[str, str], line: int) -> str:
+        try:
+            return self.lexer.process_word(word, env)
+        except ShellError as exc:
+            if self.rules.meta_arg_errors_blank:
+                return ""  # BuildKit 0.8 ignores the error and the arg is empty
+            raise DockerfileError(str(exc), line) from None
 
     def _expand(self, word: str, env: Mapping[str, str], line: int) -> str:
         try:
@@ -275,17 +461,18 @@ class _Conversion:
             platform = parse_platform(expanded, stage.line)
         base_stage = self._earlier_stage_named(base, stage.index)
         state = _StageState(stage, base, base_stage, None, platform)
-        if (base_stage is not None or base == "scratch") and "$" in stage.base.raw \
-                and stage.base.span is not None:
-            self.literal_bases.append(LiteralBase(stage.base.span, stage.base.raw, base,
-                                                  stage.line))
+        if (base_stage is not None or base == "scratch") and \
+                ("$" in stage.base.raw or base != stage.base.raw) and stage.base.span is not None:
+            literal = self.program.stages[base_stage].name if base_stage is not None else base
+            self.literal_bases.append(LiteralBase(stage.base.span, stage.base.raw,
+                                                  literal or base, stage.line))
         if base_stage is not None:
             state.deps.add(base_stage)
             return state
         if base == "scratch":
             return state
         try:
-            state.image = parse_normalized(base).with_default_tag()
+            state.image = normalized(base, self.rules)
         except InvalidReferenceError as exc:
             raise DockerfileError(f"failed to parse stage name {go_quote(base)}: {exc}",
                                   stage.line) from None
@@ -294,8 +481,9 @@ class _Conversion:
         return state
 
     def _earlier_stage_named(self, base: str, index: int) -> int | None:
+        wanted = base.lower() if self.rules.stage_names_fold_case else base
         for earlier in reversed(self.program.stages[:index]):
-            if earlier.name == base:
+            if earlier.name == wanted:
                 return earlier.index
         return None
 
@@ -324,40 +512,42 @@ class _Conversion:
             return []
         found = []
         for trigger in self.options.onbuild_triggers.get(str(state.image), ()):
-            node = parse(trigger).nodes[0]
-            specs = ins.from_specs(node, trigger)
-            unplaced = [ins.FromSpec(s.kind, s.value,
-                                     ins.Source(s.value, None, state.stage.line, 0))
-                        for s in specs]
-            found.append((f"(from {state.image.familiar}) ", unplaced))
+            specs = trigger_from_specs(trigger, state.stage.line, self.rules)
+            found.append((f"(from {state.image.familiar}) ", specs))
         return found
 
     def _resolve_spec(self, state: _StageState, spec: ins.FromSpec, instruction: str) -> None:
         line = spec.source.line
-        if spec.kind == "COPY --from" and spec.value.isdigit():
-            index = int(spec.value)
-            if index >= state.stage.index:
+        if spec.kind == "COPY --from" and _STAGE_INDEX.match(spec.value):
+            index = int(spec.value)  # "+0" and "-0" are stage 0, as strconv.Atoi reads them
+            if index < 0 or index >= state.stage.index:
                 raise DockerfileError(
                     f"invalid from flag value {spec.value}: refers to current or later stage",
                     line)
             state.deps.add(index)
             return
-        named = self._stage_named(spec.value.lower())
+        named = self._stage_named(spec.value.lower(), state.stage.index)
         if named is not None:
-            if named >= state.stage.index:
+            if named == state.stage.index or (named > state.stage.index and
+                                              not self.rules.copy_from_later_stage):
                 raise DockerfileError(f"cannot copy from stage {go_quote(spec.value)}, it "
                                       "needs to be defined before current stage", line)
             state.deps.add(named)
             return
         try:
-            ref = parse_normalized(spec.value).with_default_tag()
+            ref = normalized(spec.value, self.rules)
         except InvalidReferenceError as exc:
             raise DockerfileError(f"failed to parse stage name {go_quote(spec.value)}: {exc}",
                                   line) from None
         state.pulls.append(self._pull(state, ref, spec.source, spec.value, instruction))
 
-    def _stage_named(self, name: str) -> int | None:
-        for stage in reversed(self.program.stages):
+    def _stage_named(self, name: str, current: int) -> int | None:
+        """A stage named *name* for ``--from``: any stage for BuildKit (the last of that
+        name); for the classic builder only one already built, anything else is an image."""
+        stages = self.program.stages
+        if self.rules.unknown_from_is_image:
+            stages = stages[:current]
+        for stage in reversed(stages):
             if stage.name == name:
                 return stage.index
         return None
@@ -365,7 +555,7 @@ class _Conversion:
     def _stages_to_pull(self, target_index: int) -> set[int]:
         if self.options.all_stages:
             return set(range(len(self.states)))
-        if self.options.builder is Builder.CLASSIC:
+        if not self.rules.prunes_unreachable:
             return set(range(target_index + 1))
         seen: set[int] = set()
         todo = [target_index]
@@ -382,3 +572,33 @@ class _Conversion:
             for line, what in self.states[index].stage.uses_buildkit_only:
                 raise DockerfileError(f"{what} needs BuildKit; the classic builder cannot "
                                       "build this Dockerfile (set DOCKER_BUILDKIT=1)", line)
+
+
+def trigger_from_specs(trigger: str, line: int, rules: Rules) -> list[ins.FromSpec]:
+    """The ``--from`` values of one ONBUILD trigger stored in a base image's config (placed
+    at the child's FROM line: the trigger is not written in this file)."""
+    node = parse(trigger, rules).nodes[0]
+    specs = ins.from_specs(node, trigger)
+    return [ins.FromSpec(s.kind, s.value, ins.Source(s.value, None, line, 0)) for s in specs]
+
+
+TriggerReader = Callable[[ImagePull], Sequence[str]]
+
+
+def analyse_with_triggers(text: str, options: BuildOptions, read_triggers: TriggerReader, *,
+                          path: str | None = None, limit: int = 32) -> Analysis:
+    """:func:`analyse`, then the ONBUILD triggers of every base image the build uses, read
+    by *read_triggers* (given the FROM pull; the caller reads the config at the signed
+    digest), analysed again until no base image is left unread.  A trigger may name a stage
+    of this file (``ONBUILD COPY --from=helper``): that stage, and its pulls, join the build."""
+    triggers = dict(options.onbuild_triggers)
+    for _ in range(limit):
+        analysis = analyse(text, replace(options, onbuild_triggers=triggers), path=path)
+        unread = {str(p.reference): p for p in analysis.unread_trigger_images
+                  if str(p.reference) not in triggers}
+        if not unread:
+            return analysis
+        for key, pull in unread.items():
+            triggers[key] = list(read_triggers(pull))
+    raise DockerfileError(f"ONBUILD triggers still bring in new base images after {limit} "
+                          "rounds", path=path)

@@ -22,6 +22,8 @@ class Lexer:
     raw_quotes: bool = False
     raw_escapes: bool = False
     skip_unset: bool = False
+    # False: BuildKit 0.8's lexer, which knows only ${V} ${V?m} ${V:-w} ${V:+w} ${V:?m}
+    extended: bool = True
 
     def process_word(self, word: str, env: Mapping[str, str]) -> str:
         return _Word(self, word, env).run()[0]
@@ -220,6 +222,8 @@ class _Word:
             if not found and self.lx.skip_unset:
                 return "${" + name + "}"
             return value
+        if not self.lx.extended:
+            return self._legacy_modifier(name, ch)
         if ch == ":":
             null_is_unset = True
             ch = self.next()
@@ -231,6 +235,17 @@ class _Word:
         if ch == "/" and not null_is_unset:
             return self._replace(name)
         raise ShellError(f"unsupported modifier ({modifier}) in substitution")
+
+    def _legacy_modifier(self, name: str, ch: str) -> str:
+        if ch == "?":
+            return self._modifier(name, "?", "?", False)
+        if ch != ":":
+            raise ShellError("missing ':' in substitution")
+        modifier = self.next()
+        if modifier not in ("+", "-", "?"):
+            self._word_until("}", False, "syntax error: missing '}'")
+            raise ShellError(f"unsupported modifier ({modifier}) in substitution")
+        return self._modifier(name, modifier, ":" + modifier, True)
 
     def _word_until(self, stop: str, raw_escapes: bool, missing: str) -> str:
         """The text up to *stop*; at the end of input, BuildKit's *missing* message."""

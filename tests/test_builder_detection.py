@@ -1,0 +1,100 @@
+"""Which reader docker will use: asked of the real docker on the stack, and of stand-in CLIs
+that answer as other docker versions do."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.stack.services import DOCKER_CLI, Stack
+from trustbuild._internal.builder_detection import builder_of, detect_reader
+from trustbuild._internal.dockerfile import Builder
+from trustbuild._internal.dockerfile.readers import BUILDKIT_0_8, CLASSIC, CURRENT, Kind
+from trustbuild.errors import ExecutionError, UsageError
+
+NEWER_CLI = "/usr/local/bin/docker"  # docker 28 without buildx: the classic builder
+
+
+def fake_docker(tmp_path: Path, client: str, server: str, buildx_inspect: str | None) -> str:
+    """A docker CLI that answers `version` and `buildx version|inspect` like another one."""
+    script = tmp_path / "docker"
+    buildx = (f'  if [ "$2" = version ]; then echo "github.com/docker/buildx v0.20.1"; exit 0; fi\n'
+              f"  cat <<'EOF'\n{buildx_inspect}\nEOF\n  exit 0\n") if buildx_inspect else \
+        '  echo "docker: \'buildx\' is not a docker command." >&2; exit 1\n'
+    version = f'if [ "$1" = version ]; then echo "{client}|{server}"; exit 0; fi\n'
+    script.write_text(f'#!/bin/sh\n{version}if [ "$1" = buildx ]; then\n{buildx}fi\nexit 1\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+INSPECT = """Name:   default
+Driver: docker-container
+
+Nodes:
+Name:      default0
+Endpoint:  default
+Status:    running
+Buildkit:  v0.25.1
+Platforms: linux/amd64"""
+
+
+def test_buildx_builder_version_from_inspect(tmp_path: Path) -> None:
+    docker = fake_docker(tmp_path, "28.5.1", "28.5.1", INSPECT)
+    choice = detect_reader(docker, {}, buildx=False)
+    assert choice.reader.kind is Kind.BUILDX and choice.reader.version == "v0.25.1"
+    assert choice.reader.rule_sets() == (CURRENT,)
+    assert "buildx" in choice.reason and builder_of(choice) is Builder.BUILDKIT
+    old = fake_docker(tmp_path, "28.5.1", "28.5.1", INSPECT.replace("v0.25.1", "v0.8.2"))
+    assert detect_reader(old, {}, buildx=True).reader.rule_sets() == (BUILDKIT_0_8,)
+
+
+def test_docker_driver_reports_the_daemon(tmp_path: Path) -> None:
+    docker = fake_docker(tmp_path, "24.0.7", "20.10.24", INSPECT.replace(
+        "v0.25.1", "20.10.24").replace("docker-container", "docker"))
+    choice = detect_reader(docker, {}, buildx=True)
+    assert choice.reader.kind is Kind.DAEMON_BUILDKIT
+    assert choice.reader.rule_sets() == (BUILDKIT_0_8,)
+
+
+def test_unknown_versions_read_every_way(tmp_path: Path) -> None:
+    docker = fake_docker(tmp_path, "20.10.24", "", None)
+    choice = detect_reader(docker, {"DOCKER_BUILDKIT": "1"}, buildx=False)
+    assert choice.reader.version is None and len(choice.reader.rule_sets()) == 2
+    assert "version unknown" in choice.reason
+    unknown_inspect = fake_docker(tmp_path, "28.0.0", "28.0.0", "Name: x")
+    assert len(detect_reader(unknown_inspect, {}, buildx=True).reader.rule_sets()) == 2
+
+
+def test_no_docker(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope")
+    with pytest.raises(ExecutionError, match="cannot run docker"):
+        detect_reader(missing, {}, buildx=False)
+    assert detect_reader(missing, {}, buildx=False, building=False).reader.rule_sets() == (
+        CURRENT,)
+    # DOCKER_BUILDKIT decides the builder; its version is unknown without docker
+    classic = detect_reader(missing, {"DOCKER_BUILDKIT": "0"}, buildx=False, building=False)
+    assert classic.reader.kind is Kind.CLASSIC and classic.reader.version is None
+    assert classic.reader.rule_sets()[0] == CLASSIC
+    with pytest.raises(UsageError, match="expects boolean"):
+        detect_reader(missing, {"DOCKER_BUILDKIT": "maybe"}, buildx=False, building=False)
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize(("docker", "env", "rules"), [
+    (DOCKER_CLI, {"DOCKER_BUILDKIT": "1"}, BUILDKIT_0_8),
+    (DOCKER_CLI, {"DOCKER_BUILDKIT": "0"}, CLASSIC),
+    (DOCKER_CLI, {}, CLASSIC),
+    (NEWER_CLI, {}, CLASSIC),
+])
+def test_the_stacks_docker(stack: Stack, docker: str, env: dict[str, str],
+                           rules: object) -> None:
+    if not os.path.exists(docker):
+        pytest.skip(f"{docker} is not installed on this machine")
+    environment = {"DOCKER_HOST": stack.docker_host, "PATH": os.environ.get("PATH", ""),
+                   **env}
+    choice = detect_reader(docker, environment, buildx=False)
+    assert choice.reader.rule_sets() == (rules,)
+    assert choice.reader.version is not None and choice.reader.version.startswith("20.10")

@@ -1,0 +1,144 @@
+"""Which frontend docker will read the Dockerfile with: asks docker, as docker decides.
+
+docker's own rule: ``docker buildx build`` (or ``docker build`` on a CLI 23+ with buildx
+installed) builds with a buildx builder, whose BuildKit version ``docker buildx inspect``
+reports; otherwise ``DOCKER_BUILDKIT`` as docker reads it picks the daemon's built-in BuildKit
+or its classic builder, and without it a CLI before 23 uses the classic builder.  The daemon's
+version (``docker version``) says which BuildKit it has built in (20.10: BuildKit 0.8) and how
+its classic builder parses.
+
+This is the subprocess edge; the model of what each reader does is pure
+(``dockerfile.readers``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+from collections.abc import Mapping
+
+from trustbuild._internal.dockerfile import Builder
+from trustbuild._internal.dockerfile.readers import Family, Kind, Reader, ReaderChoice
+from trustbuild._internal.runner import parse_bool
+from trustbuild.errors import ExecutionError
+
+log = logging.getLogger(__name__)
+TIMEOUT = 30.0
+_VERSION_FORMAT = "{{.Client.Version}}|{{if .Server}}{{.Server.Version}}{{end}}"
+
+
+def builder_of(choice: ReaderChoice) -> Builder:
+    """The docker builder (what ``DOCKER_BUILDKIT`` selects) of a reader."""
+    return Builder.CLASSIC if choice.reader.family is Family.CLASSIC else Builder.BUILDKIT
+
+
+def detect_reader(docker: str, env: Mapping[str, str], *, buildx: bool,
+                  building: bool = True) -> ReaderChoice:
+    """The reader of this build's Dockerfile (before any ``# syntax=`` line), and why.
+
+    *buildx*: the build runs ``docker buildx build``.  Without *building* (``check``,
+    ``pin``, ``refs``), a machine with no docker CLI gets current BuildKit's rules; when
+    building, docker that cannot be run is an :class:`ExecutionError`."""
+    if env.get("DOCKER_BUILDKIT"):
+        parse_bool(env["DOCKER_BUILDKIT"], "DOCKER_BUILDKIT")  # a bad value is the user's
+    try:
+        choice = _detect(docker, env, buildx=buildx)
+    except ExecutionError:
+        if building:
+            raise
+        choice = ReaderChoice(Reader(Kind.RULES, "buildkit"),
+                              f"no docker CLI could be run ({docker}): current BuildKit's "
+                              "rules")
+    log.info("Dockerfile reader: %s (%s)", choice.reader, choice.reason)
+    return choice
+
+
+def _detect(docker: str, env: Mapping[str, str], *, buildx: bool) -> ReaderChoice:
+    if buildx:
+        return _buildx_choice(docker, env, "--buildx: docker buildx build")
+    value = env.get("DOCKER_BUILDKIT", "")
+    if value:
+        buildkit = parse_bool(value, "DOCKER_BUILDKIT")
+        server = _daemon_version(docker, env)
+        kind = Kind.DAEMON_BUILDKIT if buildkit else Kind.CLASSIC
+        return ReaderChoice(Reader(kind, server), f"DOCKER_BUILDKIT={value} in the "
+                            f"environment; daemon {_said(server)}")
+    client, server = _versions(docker, env)
+    major = _major(client)
+    if major is not None and major >= 23:
+        if _has_buildx(docker, env):
+            return _buildx_choice(docker, env, f"docker CLI {client} builds with buildx")
+        return ReaderChoice(Reader(Kind.CLASSIC, server),
+                            f"docker CLI {client} without buildx uses the classic builder; "
+                            f"daemon {_said(server)}")
+    return ReaderChoice(Reader(Kind.CLASSIC, server),
+                        f"docker CLI {_said(client)} uses the classic builder unless "
+                        f"DOCKER_BUILDKIT=1; daemon {_said(server)}")
+
+
+def _said(version: str | None) -> str:
+    return version or "version unknown"
+
+
+def _major(version: str | None) -> int | None:
+    match = re.match(r"(\d+)\.", version or "")
+    return int(match.group(1)) if match else None
+
+
+def _run(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, env=dict(env), capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False)
+    except OSError as exc:
+        raise ExecutionError(f"cannot run docker ({argv[0]}): {exc.strerror or exc}") from None
+    except subprocess.TimeoutExpired:
+        raise ExecutionError(f"{' '.join(argv[:2])} did not answer within {TIMEOUT:.0f} s") \
+            from None
+
+
+def _versions(docker: str, env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The CLI's and the daemon's versions (the daemon's None when it cannot be asked)."""
+    result = _run([docker, "version", "--format", _VERSION_FORMAT], env)
+    first = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+    client, _, server = first.partition("|")
+    if not client:
+        raise ExecutionError(f"{docker} version gave no version: {result.stderr.strip()[-300:]}")
+    if not server:
+        log.info("docker daemon version unknown: %s", result.stderr.strip()[-300:])
+    return client.strip() or None, server.strip() or None
+
+
+def _daemon_version(docker: str, env: Mapping[str, str]) -> str | None:
+    """The daemon's version, from ``docker version`` (which reaches the engine as the build
+    will: contexts, ``DOCKER_HOST``, TLS); None when it does not answer (the reader's version
+    is then unknown, and the file is read every way it could be)."""
+    try:
+        return _versions(docker, env)[1]
+    except ExecutionError as exc:
+        log.info("docker daemon version unknown: %s", exc)
+        return None
+
+
+def _has_buildx(docker: str, env: Mapping[str, str]) -> bool:
+    try:
+        return _run([docker, "buildx", "version"], env).returncode == 0
+    except ExecutionError:
+        return False
+
+
+_BUILDKIT_LINE = re.compile(r"^\s*(?:Buildkit|BuildKit version):\s*(\S+)", re.MULTILINE)
+
+
+def _buildx_choice(docker: str, env: Mapping[str, str], why: str) -> ReaderChoice:
+    """The buildx builder's BuildKit, from ``docker buildx inspect`` (the docker driver
+    reports the daemon's version, a container driver BuildKit's own)."""
+    result = _run([docker, "buildx", "inspect"], env)
+    match = _BUILDKIT_LINE.search(result.stdout) if result.returncode == 0 else None
+    version = match.group(1) if match else None
+    if version is not None and not version.startswith("v0."):
+        return ReaderChoice(Reader(Kind.DAEMON_BUILDKIT, version.lstrip("v")),
+                            f"{why}; buildx inspect: docker driver, daemon {version}")
+    reason = f"{why}; buildx inspect: BuildKit {version}" if version else (
+        f"{why}; buildx inspect did not say the BuildKit version")
+    return ReaderChoice(Reader(Kind.BUILDX, version), reason)
