@@ -89,8 +89,12 @@ class SimServer:
     credentials: tuple[str, str] | None = None  # require token auth with these
     client_ca: Path | None = None  # require a client certificate issued by this CA (mTLS)
     log: list[str] = field(default_factory=list)
+    peers: list[int] = field(default_factory=list)  # the client port of each logged request
+    max_in_flight: int = 0  # the most requests being answered at once
     port: int = 0
     _tokens: set[str] = field(default_factory=set)
+    _in_flight: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
@@ -143,8 +147,18 @@ def _handler_for(sim: SimServer) -> type[BaseHTTPRequestHandler]:
             return
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            sim.log.append(path)
+            with sim._lock:
+                sim.log.append(self.path.split("?", 1)[0])
+                sim.peers.append(self.client_address[1])
+                sim._in_flight += 1
+                sim.max_in_flight = max(sim.max_in_flight, sim._in_flight)
+            try:
+                self._answer(self.path.split("?", 1)[0])
+            finally:
+                with sim._lock:
+                    sim._in_flight -= 1
+
+        def _answer(self, path: str) -> None:
             if path == "/token":
                 self._token()
                 return

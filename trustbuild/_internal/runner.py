@@ -193,15 +193,9 @@ def _find_program(name: str, env: Mapping[str, str]) -> str:
 
 
 def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[str]:
-    """The ONBUILD triggers in the config of *image* (``name@digest``): from the engine's
-    local socket when it has the image, else from the CLI, which pulls it by digest first."""
-    from trustbuild._internal import engine
-    from trustbuild._internal.dockerconfig import config_dir as docker_config_dir
-
-    socket_path = engine.local_socket(env, docker_config_dir(env))
-    config = engine.image_config(socket_path, image) if socket_path else None
-    if config is not None:
-        return _triggers(config.get("OnBuild"), image)
+    """The ONBUILD triggers in the config of *image* (``name@digest``), from ``docker image
+    inspect`` (pulling it by digest first when the engine lacks it), so that contexts and
+    remote engines work as docker resolves them."""
     inspect = [docker, "image", "inspect", "--format", "{{json .Config.OnBuild}}", image]
     result = _docker_output(inspect, env)
     if result.returncode != 0:
