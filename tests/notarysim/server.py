@@ -60,16 +60,12 @@ def make_tls(directory: Path, host: str = "127.0.0.1") -> TLSFiles:
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
-    import ipaddress
-
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
             .issuer_name(ca_name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]),
-                critical=False)
+            .add_extension(x509.SubjectAlternativeName(_alt_names(host)), critical=False)
             .sign(ca_key, hashes.SHA256()))
     directory.mkdir(parents=True, exist_ok=True)
     files = TLSFiles(directory / "ca.crt", directory / "server.crt", directory / "server.key")
@@ -79,6 +75,15 @@ def make_tls(directory: Path, host: str = "127.0.0.1") -> TLSFiles:
                                             serialization.PrivateFormat.PKCS8,
                                             serialization.NoEncryption()))
     return files
+
+
+def _alt_names(host: str) -> list[x509.GeneralName]:
+    import ipaddress
+
+    try:
+        return [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
+    except ValueError:
+        return [x509.DNSName(host)]
 
 
 @dataclass
@@ -92,17 +97,18 @@ class SimServer:
     peers: list[int] = field(default_factory=list)  # the client port of each logged request
     max_in_flight: int = 0  # the most requests being answered at once
     port: int = 0
+    host: str = "127.0.0.1"  # the name clients use (it always listens on 127.0.0.1)
     _tokens: set[str] = field(default_factory=set)
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     @property
     def hostport(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def add(self, repo: SimRepo) -> SimRepo:
         self.repos[repo.gun] = repo

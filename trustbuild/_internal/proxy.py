@@ -67,9 +67,12 @@ def _first(env: Mapping[str, str], *names: str) -> tuple[str, str]:
 
 def parse_proxy(value: str, variable: str) -> Proxy:
     """Go's ``parseProxy``: a URL with scheme http or https, or ``host[:port]``."""
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in (*PROXY_SCHEMES, "socks5"):
-        parts = urllib.parse.urlsplit(f"http://{value}")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in (*PROXY_SCHEMES, "socks5"):
+            parts = urllib.parse.urlsplit(f"http://{value}")
+    except ValueError:
+        raise ProxyError(f"{variable} is not a proxy URL trustbuild can use") from None
     if parts.scheme == "socks5":
         raise ProxyError(f"{variable} names a SOCKS proxy ({_safe(parts)}); trustbuild "
                          "tunnels through http:// and https:// proxies only")
