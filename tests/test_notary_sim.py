@@ -720,3 +720,115 @@ def test_a_long_lived_client_rechecks_expiry(sim: SimServer, client: Client) -> 
     now[0] += timedelta(minutes=3)  # within max_age, but the timestamp has expired
     with pytest.raises(ExpiredError, match="timestamp expired"):
         c.resolve(ref(r))
+
+
+# -- every run verifies what it relies on ---------------------------------------------------------
+
+def test_a_warm_run_writes_no_metadata(sim: SimServer, client: Client, config: Path) -> None:
+    r = repo(sim)
+    client().resolve(ref(r))
+    files = sorted((config / "trust" / "tuf" / r.gun).rglob("*.json"))
+    before = {p: p.stat().st_mtime_ns for p in files}
+    client().resolve(ref(r))
+    assert {p: p.stat().st_mtime_ns for p in files} == before
+
+
+def test_an_edited_cached_root_is_refused_on_the_next_run(sim: SimServer, client: Client,
+                                                          config: Path) -> None:
+    """Signatures are checked in every run: a cached root with a later expiry written in
+    is a file its signatures do not cover."""
+    r = repo(sim)
+    client().resolve(ref(r))
+    cached = config / "trust" / "tuf" / r.gun / "metadata" / "root.json"
+    doc = json.loads(cached.read_bytes())
+    doc["signed"]["expires"] = "2099-01-01T00:00:00Z"
+    cached.write_bytes(json.dumps(doc).encode())
+    with pytest.raises(RootError, match="not signed"):
+        client().resolve(ref(r))
+
+
+def test_a_bad_key_is_refused(sim: SimServer, client: Client) -> None:
+    r = sim.add(SimRepo(f"{REGISTRY}/weak"))
+    r.sign_tag("1", DIGEST)
+
+    def weak_key(signed: dict[str, Any]) -> None:
+        signed["delegations"] = {"keys": {"k": {"keytype": "rsa", "keyval": {
+            "private": None, "public": base64.b64encode(b"not a key").decode()}}},
+            "roles": []}
+
+    r.tamper["targets"] = weak_key
+    r.publish()
+    with pytest.raises(MetadataError, match="cannot read rsa key"):
+        client().resolve(ref(r))
+
+
+# -- the client as a service: its arguments, its repr, its log ------------------------------------
+
+def test_repr_never_shows_a_secret(sim: SimServer, config: Path) -> None:
+    r = repo(sim)
+    sim.credentials = ("alice", "s3cret-pw")
+    _login(config, "alice", "s3cret-pw")
+    env = {"DOCKER_CONTENT_TRUST_SERVER": sim.url, "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE":
+           "root-passphrase", "AWS_SECRET_ACCESS_KEY": "aws-secret",
+           "HTTPS_PROXY": "http://u:proxy-pw@proxy.invalid:3128", "NO_PROXY": "*"}
+    c = TrustClient(docker_config=config, env=env)
+    assert c.resolve(ref(r)).role == "targets"
+    tokens = sim._tokens
+    assert tokens, "no token was handed out"
+    shown = repr(c) + repr(c.transport)
+    for secret in ("s3cret-pw", "root-passphrase", "aws-secret", "proxy-pw", *tokens):
+        assert secret not in shown, secret
+    assert str(config) in repr(c)
+
+
+def test_explicit_arguments_and_a_policy(config: Path) -> None:
+    from trustbuild._internal.policy import Policy, Sourced
+    from trustbuild.errors import UsageError
+
+    strict = Policy(tofu=Sourced(False, "p.toml"), offline=Sourced(False, "p.toml"),
+                    grace=Sourced(timedelta(hours=1), "p.toml"))
+    c = TrustClient(docker_config=config, env={}, policy=strict)
+    assert (c.allow_tofu, c.offline, c.grace) == (False, False, timedelta(hours=1))
+    # allow_tofu=True and offline=False leave the decision to the policy
+    c = TrustClient(docker_config=config, env={}, policy=strict, allow_tofu=True)
+    assert c.allow_tofu is False
+    # offline=True and allow_tofu=False always apply (the command line's --offline)
+    c = TrustClient(docker_config=config, env={}, policy=Policy(), offline=True,
+                    allow_tofu=False)
+    assert (c.offline, c.allow_tofu) == (True, False)
+    # a grace the policy does not set is the caller's; one that contradicts it is an error
+    c = TrustClient(docker_config=config, env={}, policy=Policy(), grace=timedelta(hours=2))
+    assert c.grace == timedelta(hours=2)
+    assert TrustClient(docker_config=config, env={}, policy=strict,
+                       grace=timedelta(hours=1)).grace == timedelta(hours=1)
+    with pytest.raises(UsageError, match=r"contradicts trust\.grace"):
+        TrustClient(docker_config=config, env={}, policy=strict, grace=timedelta(hours=2))
+    with pytest.raises(UsageError, match="pin_for and a policy"):
+        TrustClient(docker_config=config, env={}, policy=Policy(), pin_for=lambda gun: None)
+    # without a policy, the arguments are taken as given
+    c = TrustClient(docker_config=config, env={}, allow_tofu=False, grace=timedelta(1))
+    assert (c.allow_tofu, c.grace, c.offline) == (False, timedelta(1), False)
+
+
+def test_the_log_explains_each_repository(sim: SimServer, client: Client, config: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    r = repo(sim)
+    r.delegate("targets/releases", keytype="ecdsa")
+    r.sign_tag("2", OTHER, role="targets/releases")
+    r.publish()
+    caplog.set_level(logging.INFO, logger="trustbuild")
+    client().resolve_many([ref(r, "2")])
+    first = caplog.text
+    assert f"trust server {sim.url}" in first
+    assert str(config / "tls" / sim.hostport / "ca.crt") in first
+    assert "direct: no HTTPS_PROXY" in first
+    assert "fetched root.json" in first and "(asked for at once, by name)" in first
+    assert f"{r.gun}:2 is sha256:{OTHER}, signed by targets/releases" in first
+    caplog.clear()
+    client().resolve(ref(r, "2"))
+    assert "fetched timestamp.json; everything else from the trust cache" in caplog.text
+    caplog.clear()
+    client(offline=True).resolve(ref(r, "2"))
+    assert "offline, from the trust cache only" in caplog.text

@@ -92,6 +92,7 @@ class SimServer:
     repos: dict[str, SimRepo] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
     credentials: tuple[str, str] | None = None  # require token auth with these
+    realm: str | None = None  # the token realm the challenge names (default: its /token)
     client_ca: Path | None = None  # require a client certificate issued by this CA (mTLS)
     log: list[str] = field(default_factory=list)
     peers: list[int] = field(default_factory=list)  # the client port of each logged request
@@ -170,7 +171,8 @@ def _handler_for(sim: SimServer) -> type[BaseHTTPRequestHandler]:
                 return
             if sim.credentials is not None and path.startswith("/v2/") and not self._authed():
                 gun = path.removeprefix("/v2/").split("/_trust/", 1)[0]
-                challenge = (f'Bearer realm="{sim.url}/token",service="notarysim",'
+                realm = sim.realm or f"{sim.url}/token"
+                challenge = (f'Bearer realm="{realm}",service="notarysim",'
                              f'scope="repository:{gun}:pull"')
                 self._send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
                            {"WWW-Authenticate": challenge})

@@ -255,6 +255,9 @@ class Transport:
                 assert isinstance(answer, _StrictResponse)
                 resp = answer
                 data, reusable = _read_body(answer, limit, hostport + path)
+                if watch.expired:  # an end the watchdog forced (say, in an endless trailer)
+                    reusable = False
+                    raise TimeoutError("the deadline has passed")
                 return _Response(answer.status, data,
                                  answer.headers.get("WWW-Authenticate", ""))
         except (HTTPError, OSError, ValueError, OverflowError) as exc:
