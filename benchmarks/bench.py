@@ -8,8 +8,9 @@ Brings up the local stack, publishes 20 signed repositories, and prints medians 
    wall at 0 ms) / 50 ms, which separates them from start-up and CPU;
 2. the same on plain loopback (no relay), and for 1 and 5 images;
 3. the library's warm verified resolutions per second in one process;
-4. guards: ``trustbuild --version``, and ``trustbuild build`` over ``docker build``;
-5. HTTP requests per resolution.
+4. guard: ``trustbuild --version``;
+5. guard: ``trustbuild build`` over ``docker build``;
+6. HTTP requests per resolution.
 
 Targets are checked in the output, never in tests.  ``BENCH_RUNS`` sets the runs per median
 (default 5), ``BENCH_SECTIONS`` (say ``1,4``) runs only those sections.
@@ -303,7 +304,7 @@ class Bench:
     # -- 4. start-up ----------------------------------------------------------------------------
 
     def startup(self) -> None:
-        print(f"\n4. guards: start-up (median of {RUNS * 2} runs)")
+        print(f"\n4. guard: start-up (median of {RUNS * 2} runs)")
         env = dict(os.environ)
         base = median_seconds(lambda: run([sys.executable, "-c", "pass"], env), RUNS * 2)
         version = median_seconds(lambda: run([TRUSTBUILD, "--version"], env), RUNS * 2)
@@ -312,10 +313,10 @@ class Bench:
               f"trustbuild --help {ms(helptext)}")
         print(f"   guard: --version <= 300 ms: {verdict(version <= 0.3)}")
 
-    # -- 4. build overhead ----------------------------------------------------------------------
+    # -- 5. build overhead ----------------------------------------------------------------------
 
     def build_overhead(self) -> None:
-        print("\n4. guards: build overhead, classic builder, cached, one image (medians, "
+        print("\n5. guard: build overhead, classic builder, cached, one image (medians, "
               "interleaved, "
               f"of {RUNS} runs)")
         ctx = self.dockerfile(1)
@@ -337,10 +338,10 @@ class Bench:
               f"({ms(t_tb - t_dct)} over docker's own content trust)")
         print(f"   guard: <= 300 ms over docker build: {verdict(t_tb - t_plain <= 0.3)}")
 
-    # -- 5. requests ------------------------------------------------------------------------------
+    # -- 6. requests ------------------------------------------------------------------------------
 
     def requests(self) -> None:
-        print("\n5. HTTP requests per resolution")
+        print("\n6. HTTP requests per resolution")
         config = self.fresh_config("requests")
         env = self.env(config)
         refs = [img.ref for img in self.images]

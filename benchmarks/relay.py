@@ -83,7 +83,9 @@ class DelayRelay:
         def close() -> None:
             if self._server is not None:
                 self._server.close()
-            self._loop.stop()
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+            self._loop.call_later(0.1, self._loop.stop)  # let the cancellations run
 
         self._loop.call_soon_threadsafe(close)
         self._thread.join(timeout=10)
