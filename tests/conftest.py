@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +17,6 @@ from trustbuild._internal.notary.transport import Transport, TransportConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 Client = Callable[..., TrustClient]
-
-# trustbuild keeps a per-user secret under $XDG_STATE_HOME (notary/facts.py): never
-# the real home's during tests.
-os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="trustbuild-test-state-")
-atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +73,7 @@ def client(config: Path, sim: SimServer) -> Client:
         transport = kw.pop("transport", None) or Transport(
             TransportConfig(docker_config=config, read_timeout=timeout, backoff=0.01),
             credentials=kw.pop("credentials", lambda registry: None))
-        env = {"DOCKER_CONTENT_TRUST_SERVER": sim.url, "XDG_STATE_HOME": f"{config}-state"}
+        env = {"DOCKER_CONTENT_TRUST_SERVER": sim.url}
         return TrustClient(docker_config=config, env=kw.pop("env", env), transport=transport,
                            **kw)
     return make

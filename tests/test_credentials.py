@@ -1,4 +1,4 @@
-"""Registry credentials from docker's config.json, every source docker reads."""
+"""Registry credentials from docker's config.json (docker.auth), every source docker reads."""
 
 from __future__ import annotations
 
@@ -67,9 +67,9 @@ def test_helper_without_credentials_and_failing_helper(tmp_path: Path,
     assert registry_credentials("reg.example", _config(tmp_path, {"credsStore": "fake"})) \
         is None
     _helper(tmp_path, monkeypatch, "boom", code=1)
-    with pytest.raises(AuthenticationError, match="get failed"):
+    with pytest.raises(AuthenticationError, match="docker-credential-fake exited"):
         registry_credentials("reg.example", _config(tmp_path, {"credsStore": "fake"}))
-    with pytest.raises(AuthenticationError, match="not found"):
+    with pytest.raises(AuthenticationError, match="docker-credential-missing not installed"):
         registry_credentials("reg.example", _config(tmp_path, {"credsStore": "missing"}))
 
 
@@ -78,3 +78,38 @@ def test_unreadable_config_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AuthenticationError, match=r"config\.json"):
         registry_credentials("reg.example", tmp_path)
     assert registry_credentials("reg.example", tmp_path / "absent") is None
+
+
+def test_only_the_config_dirs_own_file_counts(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker-py would fall back to ~/.docker/config.json; docker reads $DOCKER_CONFIG only."""
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    auth = base64.b64encode(b"bob:pw1").decode()
+    (home / ".docker" / "config.json").write_text(json.dumps({"auths": {"reg.example": {
+        "auth": auth}}}))
+    monkeypatch.setenv("HOME", str(home))
+    empty = tmp_path / "cfg"
+    empty.mkdir()
+    assert registry_credentials("reg.example", empty) is None
+    assert registry_credentials("reg.example", home / ".docker") == Credentials("bob", "pw1")
+
+
+def test_a_server_that_does_not_ask_never_runs_a_helper(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.notarysim.repo import SimRepo
+    from tests.notarysim.server import SimServer, make_tls, serving
+    from trustbuild._internal.notary.client import TrustClient
+
+    _helper(tmp_path, monkeypatch, '{"Username":"alice","Secret":"s3"}')
+    config = _config(tmp_path, {"credsStore": "fake"})
+    tls = make_tls(tmp_path / "tls-files")
+    with serving(SimServer(tls)) as sim:
+        (config / "tls" / sim.hostport).mkdir(parents=True)
+        (config / "tls" / sim.hostport / "ca.crt").write_bytes(tls.ca_cert.read_bytes())
+        repo = sim.add(SimRepo("reg.example/app"))
+        repo.sign_tag("1", "ab" * 32)
+        repo.publish()
+        client = TrustClient(docker_config=config, env={"DOCKER_CONTENT_TRUST_SERVER": sim.url})
+        assert client.resolve("reg.example/app:1").digest == f"sha256:{'ab' * 32}"
+    assert not (tmp_path / "asked").exists()

@@ -60,16 +60,12 @@ def make_tls(directory: Path, host: str = "127.0.0.1") -> TLSFiles:
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
-    import ipaddress
-
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
             .issuer_name(ca_name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]),
-                critical=False)
+            .add_extension(x509.SubjectAlternativeName(_alt_names(host)), critical=False)
             .sign(ca_key, hashes.SHA256()))
     directory.mkdir(parents=True, exist_ok=True)
     files = TLSFiles(directory / "ca.crt", directory / "server.crt", directory / "server.key")
@@ -81,24 +77,39 @@ def make_tls(directory: Path, host: str = "127.0.0.1") -> TLSFiles:
     return files
 
 
+def _alt_names(host: str) -> list[x509.GeneralName]:
+    import ipaddress
+
+    try:
+        return [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
+    except ValueError:
+        return [x509.DNSName(host)]
+
+
 @dataclass
 class SimServer:
     tls: TLSFiles
     repos: dict[str, SimRepo] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
     credentials: tuple[str, str] | None = None  # require token auth with these
+    realm: str | None = None  # the token realm the challenge names (default: its /token)
     client_ca: Path | None = None  # require a client certificate issued by this CA (mTLS)
     log: list[str] = field(default_factory=list)
+    peers: list[int] = field(default_factory=list)  # the client port of each logged request
+    max_in_flight: int = 0  # the most requests being answered at once
     port: int = 0
+    host: str = "127.0.0.1"  # the name clients use (it always listens on 127.0.0.1)
     _tokens: set[str] = field(default_factory=set)
+    _in_flight: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     @property
     def hostport(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def add(self, repo: SimRepo) -> SimRepo:
         self.repos[repo.gun] = repo
@@ -143,14 +154,25 @@ def _handler_for(sim: SimServer) -> type[BaseHTTPRequestHandler]:
             return
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            sim.log.append(path)
+            with sim._lock:
+                sim.log.append(self.path.split("?", 1)[0])
+                sim.peers.append(self.client_address[1])
+                sim._in_flight += 1
+                sim.max_in_flight = max(sim.max_in_flight, sim._in_flight)
+            try:
+                self._answer(self.path.split("?", 1)[0])
+            finally:
+                with sim._lock:
+                    sim._in_flight -= 1
+
+        def _answer(self, path: str) -> None:
             if path == "/token":
                 self._token()
                 return
             if sim.credentials is not None and path.startswith("/v2/") and not self._authed():
                 gun = path.removeprefix("/v2/").split("/_trust/", 1)[0]
-                challenge = (f'Bearer realm="{sim.url}/token",service="notarysim",'
+                realm = sim.realm or f"{sim.url}/token"
+                challenge = (f'Bearer realm="{realm}",service="notarysim",'
                              f'scope="repository:{gun}:pull"')
                 self._send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
                            {"WWW-Authenticate": challenge})

@@ -123,8 +123,6 @@ class Stack:
             DOCKER_HOST=self.docker_host,
             DOCKER_CONFIG=str(docker_config),
             DOCKER_CONTENT_TRUST_SERVER=self.notary_url,
-            # trustbuild's per-user secret for its facts files, kept out of the real home
-            XDG_STATE_HOME=f"{docker_config}-state",
         )
         return env
 

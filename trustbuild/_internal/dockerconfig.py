@@ -35,6 +35,12 @@ def trust_dir(docker_config: Path) -> Path:
     return docker_config / "trust"
 
 
+def tls_dir(docker_config: Path, hostport: str) -> Path:
+    """Where docker looks for a server's CA (``*.crt``) and client certificate (``*.cert`` and
+    ``*.key``): ``<config dir>/tls/<host:port>``."""
+    return docker_config / "tls" / hostport
+
+
 def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = None) -> str:
     """The server docker would ask: ``DOCKER_CONTENT_TRUST_SERVER``, notary.docker.io for
     Docker Hub, else ``https://<registry>``."""

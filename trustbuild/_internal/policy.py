@@ -42,7 +42,7 @@ from trustbuild._internal.reference import (
     LEGACY_DEFAULT_DOMAIN,
     ImageReference,
 )
-from trustbuild.errors import PolicyError
+from trustbuild.errors import PolicyError, PolicyRefusal
 
 if TYPE_CHECKING:
     from trustbuild._internal.notary.roots import RootPin
@@ -303,6 +303,27 @@ class Policy:
 def _first_rule(rules: Sequence[RepositoryRule], gun: str) -> RepositoryRule | None:
     names = repository_names(gun)
     return next((r for r in rules if r.match.matches_any(names)), None)
+
+
+def check_required_signers(rule: RepositoryRule, tag: str, digest: str, role: str,
+                           signed: Mapping[str, tuple[str | None, frozenset[str]]]) -> None:
+    """Raise :class:`PolicyRefusal` unless every role *rule* requires lists *tag* with the
+    *digest* that *role* signed, signed by the keys the rule names.  *signed* gives, for each
+    required role, the digest it lists for the tag where its paths cover it (None: it lists
+    none) and the key IDs whose signatures on it verify."""
+    for role_name in rule.signers:
+        listed, key_ids = signed.get(role_name, (None, frozenset()))
+        if listed is None:
+            raise PolicyRefusal(f"{role_name} has not signed {tag}, and {rule.source} "
+                                "requires it")
+        if listed != digest:
+            raise PolicyRefusal(f"{role_name} signed {listed} for {tag}, but {role} signed "
+                                f"{digest}; {rule.source} requires one digest from every "
+                                "signer")
+        missing = set(rule.signer_keys.get(role_name, ())) - key_ids
+        if missing:
+            raise PolicyRefusal(f"{role_name} is not signed by key(s) "
+                                f"{', '.join(sorted(missing))}, which {rule.source} requires")
 
 
 def user_config_path(env: Mapping[str, str]) -> Path | None:

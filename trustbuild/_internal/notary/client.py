@@ -1,49 +1,53 @@
 """The library's trust client: image reference → signed digest.
 
-Thread-safe.  Each repository's metadata is fetched and verified once per client (per process
-if you share one), each server host gets one pooled connection set, and independent
-repositories resolve concurrently in :meth:`TrustClient.resolve_many`.
+Thread-safe.  One verified load of a repository's trust data answers every reference to it
+for ``max_age``; a lock per repository makes concurrent references share that load.
+:meth:`TrustClient.resolve_many` resolves repositories concurrently and asks for the files
+of their first updates by name, all at once.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
+import logging
 import os
 import threading
+import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from trustbuild._internal.dockerconfig import config_dir, default_trust_server, trust_dir
 from trustbuild._internal.notary.cache import MetadataCache, ReadOnlyCache
 from trustbuild._internal.notary.credentials import registry_credentials
-from trustbuild._internal.notary.facts import FactsFile, user_secret
-from trustbuild._internal.notary.prefetch import (
-    MAX_AHEAD_SIZE,
-    REPOSITORIES_PER_BATCH,
-    FetchedAhead,
-    fetched_ahead,
-    first_read_paths,
-)
 from trustbuild._internal.notary.repository import SignedTarget, TrustedRepository
 from trustbuild._internal.notary.roots import RootPin
-from trustbuild._internal.notary.transport import Transport, TransportConfig
+from trustbuild._internal.notary.transport import ServerTLS, Transport, TransportConfig
 from trustbuild._internal.reference import ImageReference, parse_normalized
-from trustbuild.errors import InvalidReferenceError, NoTrustData, PolicyRefusal, TrustError
+from trustbuild.errors import InvalidReferenceError, NoTrustData, TrustError, UsageError
 
 if TYPE_CHECKING:
     from trustbuild._internal.notary.inspection import RepositoryReport
-    from trustbuild._internal.policy import Policy, RepositoryRule
+    from trustbuild._internal.policy import Policy
+
+log = logging.getLogger(__name__)
 
 # How long one verified load of a repository answers, as notary-server's own
 # Cache-Control max-age for current metadata (300 s).
 DEFAULT_MAX_AGE = timedelta(minutes=5)
-# resolve_many uses all its threads only when a request waits at least this long for its
-# answer (round trips to hide); below it, threads mostly add TLS handshakes and contention.
-FAN_OUT_WAIT = 0.002
+# The deadline of one call (resolve, resolve_many, inspect): every request it makes must end
+# by then.  TRUSTBUILD_TIMEOUT (seconds) overrides it.
+DEFAULT_RUN_TIMEOUT = 300.0
+MAX_WORKERS = 32
+# What the first update of a repository reads, by current name: root, timestamp, then
+# snapshot, targets and targets/releases, each checked against the hash its parent lists.
+FIRST_READS = ("root", "timestamp", "snapshot", "targets", "targets/releases")
+MAX_FIRST_READ_SIZE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,77 +71,110 @@ class TrustedDigest:
                               self.digest)
 
 
-@dataclass(slots=True)
 class TrustClient:
     """Resolve references through Docker Content Trust.
 
-    ``offline``: use only cached metadata, and only while none of it has expired.
-    ``server_for``: the trust server per reference (default: docker's rule).
-    ``pin``/``allow_tofu``: root trust decisions of the policy layer.
-    ``policy``: a :class:`trustbuild._internal.policy.Policy`, which sets all of the above per
-    repository and adds required signers.
+    ``policy``: a :class:`trustbuild._internal.policy.Policy`; it chooses each repository's
+    trust server and TLS files, pins roots, requires signers, and sets ``offline``, trust on
+    first use and the grace period.  Explicit arguments combine with it as documented:
+
+    * ``offline=True`` turns offline mode on (use only cached metadata, and only while none of
+      it has expired), whatever the policy says; ``False`` leaves it to the policy;
+    * ``allow_tofu=False`` turns trust on first use off; ``True`` leaves it to the policy;
+    * ``grace`` is used only where the policy does not set one: a different grace than the
+      policy's is a :class:`UsageError`, as is ``pin_for`` together with a policy (pins are the
+      policy's ``[[repository]]`` rules).
+
+    ``server_for``: the trust server per reference, overriding the policy and docker's rule.
     ``max_age``: how long one verified load of a repository answers before the timestamp is
-    fetched again (never past the expiry of the data); a long-lived client stays fresh."""
+    fetched again (never past the expiry of the data).  ``run_timeout``: seconds one call
+    (``resolve``, ``resolve_many``, ``inspect``) may take, all requests included."""
 
-    docker_config: Path = field(default_factory=config_dir)
-    server_for: Callable[[ImageReference], str] | None = None
-    offline: bool = False
-    pin_for: Callable[[str], RootPin | None] = field(default=lambda gun: None)
-    allow_tofu: bool = True
-    transport: Transport | None = None
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    policy: Policy | None = None
-    grace: timedelta = timedelta(0)
-    max_age: timedelta = DEFAULT_MAX_AGE
-    _repos: dict[tuple[str, str], tuple[datetime, TrustedRepository | TrustError]] = field(
-        default_factory=dict, init=False)
-    _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
-    _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _ahead: dict[tuple[str, str], FetchedAhead] = field(default_factory=dict, init=False)
+    def __init__(self, *, docker_config: Path | None = None,
+                 env: Mapping[str, str] | None = None, policy: Policy | None = None,
+                 offline: bool = False, allow_tofu: bool = True,
+                 grace: timedelta | None = None,
+                 pin_for: Callable[[str], RootPin | None] | None = None,
+                 server_for: Callable[[ImageReference], str] | None = None,
+                 transport: Transport | None = None,
+                 clock: Callable[[], datetime] | None = None,
+                 max_age: timedelta = DEFAULT_MAX_AGE,
+                 run_timeout: float | None = None) -> None:
+        self._env = dict(os.environ if env is None else env)
+        self.docker_config = docker_config if docker_config is not None \
+            else config_dir(self._env)
+        self.policy = policy
+        self.offline = offline or bool(policy is not None and policy.offline.value)
+        self.allow_tofu = allow_tofu and bool(policy is None or policy.tofu.value)
+        self.grace = _grace(grace, policy)
+        if pin_for is not None and policy is not None:
+            raise UsageError("pin_for and a policy cannot be combined: the policy's "
+                             "[[repository]] rules pin roots")
+        self._pin_for = pin_for
+        self._server_for = server_for
+        self.max_age = max_age
+        self.run_timeout = _run_timeout(run_timeout, self._env)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        config = self.docker_config
+        self.transport = transport or Transport(
+            TransportConfig(docker_config=config, request_timeout=min(60.0, self.run_timeout)),
+            env=self._env, credentials=partial(registry_credentials, docker_config=config))
+        self._repos: dict[tuple[str, str], tuple[datetime, TrustedRepository | TrustError]] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._first_reads: dict[tuple[str, str], _FirstReads] = {}
+        self._guard = threading.Lock()
 
-    def __post_init__(self) -> None:
-        if self.policy is not None:
-            self.offline = self.offline or bool(self.policy.offline.value)
-            self.allow_tofu = self.allow_tofu and bool(self.policy.tofu.value)
-            self.grace = self.policy.grace.value
-            self.pin_for = self._policy_pin
-        if self.transport is None:
-            config = self.docker_config
-            self.transport = Transport(
-                TransportConfig(docker_config=config),
-                credentials=lambda registry: registry_credentials(registry, config))
+    def __repr__(self) -> str:
+        files = self.policy.files if self.policy is not None else []
+        return (f"TrustClient(docker_config={str(self.docker_config)!r}, "
+                f"offline={self.offline}, allow_tofu={self.allow_tofu}, grace={self.grace}, "
+                f"policy_files={files!r}, transport={self.transport!r})")
+
+    # -- servers and pins -----------------------------------------------------------------------
 
     def server(self, ref: ImageReference) -> str:
-        if self.server_for is not None:
-            return self.server_for(ref)
-        if self.policy is not None:
-            choice = self.policy.server_for(ref, self.env)
-            if choice.ca or choice.client_cert:
-                assert self.transport is not None
-                host = urllib.parse.urlsplit(choice.url).netloc
-                self.transport.tls_files[host] = (choice.ca, choice.client_cert,
-                                                  choice.client_key)
-            return choice.url
-        return default_trust_server(ref, self.env)
+        """The trust server URL for *ref*: ``server_for``, the policy, or docker's rule."""
+        if self._server_for is not None:
+            return self._server_for(ref)
+        if self.policy is None:
+            return default_trust_server(ref, self._env)
+        choice = self.policy.server_for(ref, self._env)
+        if choice.ca or choice.client_cert:
+            self.transport.use_tls(urllib.parse.urlsplit(choice.url).netloc, ServerTLS(
+                choice.ca, choice.client_cert, choice.client_key, choice.source))
+        return choice.url
 
-    def _policy_pin(self, gun: str) -> RootPin | None:
-        assert self.policy is not None
-        return self.policy.root_pin(gun)
+    def _pin(self, gun: str) -> RootPin | None:
+        if self._pin_for is not None:
+            return self._pin_for(gun)
+        return self.policy.root_pin(gun) if self.policy is not None else None
 
-    def repository(self, ref: ImageReference) -> TrustedRepository:
+    def _may_fetch_root(self, gun: str) -> bool:
+        """Whether an update may take a root from the server: trust on first use, or a pin."""
+        if self.allow_tofu:
+            return True
+        try:
+            return self._pin(gun) is not None
+        except TrustError:
+            return False  # the update reports the pin's problem
+
+    # -- repositories ---------------------------------------------------------------------------
+
+    def repository(self, ref: ImageReference, *,
+                   deadline: float | None = None) -> TrustedRepository:
         """The verified trust data of *ref*'s repository.  One load serves every reference
         to that repository for ``max_age`` (an error too, so one failing repository is not
         asked again for each of its references), and never past the expiry of the data it
         rests on; then the timestamp is fetched and checked again."""
+        deadline = deadline if deadline is not None else self._deadline()
         server = self.server(ref)
         key = (server, ref.name)
         with self._lock_for(server, ref.name):
-            now = self.clock()
+            now = self._clock()
             entry = self._repos.get(key)
             if entry is None or self._stale(entry, now):
                 try:
-                    known: TrustedRepository | TrustError = self._load(ref, server)
+                    known: TrustedRepository | TrustError = self._load(ref, server, deadline)
                 except TrustError as exc:
                     known = exc
                 entry = self._repos[key] = (now, known)
@@ -153,89 +190,76 @@ class TrustClient:
             return True
         return isinstance(known, TrustedRepository) and now > known.expires()
 
-    def _load(self, ref: ImageReference, server: str) -> TrustedRepository:
-        with self._guard:
-            ahead = self._ahead.pop((server, ref.name), None)
-        try:
-            return self._update(ref, server, ahead)
-        except TrustError:
-            if ahead is None or not ahead.served:
-                raise
-        # A batch answer that was not what it seemed (a proxy that loses track of pipelined
-        # requests, say) would fail the update; trust data fetched the usual way decides.
-        return self._update(ref, server, None)
-
-    def _update(self, ref: ImageReference, server: str,
-                ahead: FetchedAhead | None) -> TrustedRepository:
+    def _load(self, ref: ImageReference, server: str, deadline: float) -> TrustedRepository:
         gun = ref.name
+        with self._guard:
+            first_reads = self._first_reads.pop((server, gun), None)
         cache_cls = ReadOnlyCache if self.offline else MetadataCache
         cache = cache_cls(trust_dir(self.docker_config), gun)
-        assert self.transport is not None
-        transport = self.transport
-        base = f"{server}/v2/{gun}/_trust/tuf/"
-
-        class _Fetcher:
-            def fetch(self, name: str, max_length: int) -> bytes:
-                if ahead is not None:
-                    data = ahead.take(name, max_length)
-                    if data is not None:
-                        return data
-                return transport.get(base + name, max_length=max_length,
-                                     scope=f"repository:{gun}:pull", registry=ref.domain)
-
-        repo = TrustedRepository(gun, _Fetcher(), cache, now=self.clock(),
-                                 server=urllib.parse.urlsplit(server).netloc,
-                                 offline=self.offline, pin=self.pin_for(gun),
+        hostport = urllib.parse.urlsplit(server).netloc
+        fetcher = _Fetcher(self.transport, f"{server}/v2/{gun}/_trust/tuf/",
+                           f"repository:{gun}:pull", ref.domain, deadline, first_reads)
+        repo = TrustedRepository(gun, fetcher, cache, now=self._clock(), server=hostport,
+                                 offline=self.offline, pin=self._pin(gun),
                                  allow_tofu=self.allow_tofu, grace=self.grace)
-        known = FactsFile(cache.repo_dir, None if self.offline else user_secret(self.env))
-        with cache.locked():
-            known.load()
-            repo.update()
-            if known.outdated():
-                keys, signatures = repo.keys_and_signatures()
-                known.save(((k.keytype, k.public_b64) for k in keys), signatures)
+        if self.offline:
+            log.info("%s: offline, from the trust cache only (%s)", gun, cache.repo_dir)
+        else:
+            log.info("%s: trust server %s; %s", gun, server, self.transport.describe(hostport))
+        try:
+            with cache.locked():
+                repo.update()
+        finally:
+            if fetcher.fetched:
+                log.info("%s: fetched %s%s; everything else from the trust cache", gun,
+                         ", ".join(fetcher.fetched),
+                         " (asked for at once, by name)" if first_reads else "")
+            elif not self.offline:
+                log.info("%s: nothing fetched: the trust cache answered", gun)
         return repo
+
+    def _lock_for(self, server: str, gun: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((server, gun), threading.Lock())
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.run_timeout
+
+    # -- answers --------------------------------------------------------------------------------
 
     def resolve(self, reference: str | ImageReference) -> TrustedDigest:
         """The digest signed for *reference*'s tag (``latest`` when it has none).
 
         A reference with a digest is accepted only if that digest is signed: for its tag when
         it has one, else for any tag."""
-        ref = _as_reference(reference)
+        return self._resolve(_as_reference(reference), self._deadline())
+
+    def _resolve(self, ref: ImageReference, deadline: float) -> TrustedDigest:
         tag = ref.tag or (ref.digest if ref.digest else "latest")
         try:
-            repo = self.repository(ref)
+            repo = self.repository(ref, deadline=deadline)
         except NoTrustData as exc:
             raise NoTrustData(f"No trust data for {tag}: {exc.message}", gun=exc.gun,
                               server=exc.server) from None
-        server = repo.server
-        target = repo.lookup(tag) if ref.digest is None else self._signed_digest(repo, ref)
+        target = repo.lookup(tag) if ref.digest is None else _signed_digest(repo, ref)
         notes = list(repo.notes)
-        if self.policy is not None:
-            rule = self.policy.repository_rule(repo.gun)
-            if rule is not None and rule.signers:
-                with self._lock_for(self.server(ref), ref.name):
-                    _require_signers(repo, target, rule)
-                notes.append(f"signed by {', '.join(rule.signers)} as {rule.source} requires")
+        rule = self.policy.repository_rule(repo.gun) if self.policy is not None else None
+        if rule is not None and rule.signers:
+            from trustbuild._internal.policy import check_required_signers
+
+            with self._lock_for(self.server(ref), ref.name):
+                signed = {role: _listed(repo, role, target.tag) for role in rule.signers}
+            try:
+                check_required_signers(rule, target.tag, target.digest, target.role, signed)
+            except TrustError as exc:
+                raise exc.with_context(repo.gun, repo.server) from None
+            notes.append(f"signed by {', '.join(rule.signers)} as {rule.source} requires")
         if self.offline:
             notes.append("answered offline from the local trust cache")
+        log.info("%s:%s is %s, signed by %s", repo.gun, target.tag, target.digest, target.role)
         return TrustedDigest(ref, repo.gun, target.tag, target.digest, target.size,
-                             target.role, repo.expires(), server, self.offline, tuple(notes))
-
-    @staticmethod
-    def _signed_digest(repo: TrustedRepository, ref: ImageReference) -> SignedTarget:
-        if ref.tag is not None:
-            target = repo.lookup(ref.tag)
-            if target.digest != ref.digest:
-                raise NoTrustData(f"No trust data for {ref.tag} at {ref.digest}: the digest "
-                                  f"signed for {ref.tag} is {target.digest}",
-                                  gun=repo.gun, server=repo.server)
-            return target
-        for target in repo.accepted_targets():
-            if target.digest == ref.digest:
-                return target
-        raise NoTrustData(f"No trust data for {ref.digest}: no signed tag has this digest",
-                          gun=repo.gun, server=repo.server)
+                             target.role, repo.expires(), repo.server, self.offline,
+                             tuple(notes))
 
     def inspect(self, reference: str | ImageReference) -> RepositoryReport:
         """Every signed tag of the repository, like ``docker trust inspect``; a tag in
@@ -251,180 +275,167 @@ class TrustClient:
             result.accepted = {t: s for t, s in result.accepted.items() if t == ref.tag}
         return result
 
-    def _lock_for(self, server: str, gun: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault((server, gun), threading.Lock())
-
     def resolve_many(self, references: Iterable[str | ImageReference], *,
-                     max_workers: int = 8) -> dict[str, TrustedDigest | TrustError]:
-        """Resolve several references; each answer is a result or the error for that reference.
+                     max_workers: int = MAX_WORKERS) -> dict[str, TrustedDigest | TrustError]:
+        """Resolve several references, each on its own (an error is the answer for that
+        reference, never for the others), on up to *max_workers* threads.
 
-        For repositories the trust dir has nothing of, the files of their first update are
-        requested first, in one batch per server, and ``cryptography`` loads while the server
-        answers.  Then the first reference is resolved alone.  If its requests waited long for
-        their answers, the rest are resolved on up to *max_workers* threads, so that the round
-        trips overlap.  From a server that answers at once, a warm cache (one request each) is
-        resolved on one thread and one connection, faster than paying for more TLS handshakes
-        and thread hand-offs, and a first use (files fetched ahead, or several requests, and
-        disk writes each) on about a thread per core."""
+        Repositories the trust dir has nothing of have their first update's files asked for
+        by name at once, so that the round trips of all of them overlap."""
         parsed = {str(ref): ref for ref in map(_as_reference, references)}
-        refs = list(parsed)
+        deadline = self._deadline()
 
         def one(text: str) -> TrustedDigest | TrustError:
             try:
-                return self.resolve(text)
+                return self._resolve(parsed[text], deadline)
             except TrustError as exc:
                 return exc
 
-        assert self.transport is not None
-        fetched = self._fetch_ahead(list(parsed.values()))
+        first_uses = self._first_uses(list(parsed.values()))
+        requests = len(first_uses) * len(FIRST_READS)
+        fetchers = ThreadPoolExecutor(max_workers=max(1, min(max_workers, requests)),
+                                      thread_name_prefix="trustbuild-fetch")
         try:
-            before = self.transport.requests
-            answers = {ref: one(ref) for ref in refs[:1]}
-            made, wait = self.transport.requests - before, self.transport.mean_wait() or 0.0
-            if wait >= FAN_OUT_WAIT:
-                workers = max_workers  # round trips to hide
-            elif made > 1 or fetched:
-                # Several files and writes each, from a server next door: about a thread per
-                # core overlaps its and the disk's time with ours; more only contend.
-                workers = min(max_workers, os.cpu_count() or 1)
-            else:
-                workers = 1
-            answers.update(zip(refs[1:], _concurrently(one, refs[1:], workers), strict=True))
-            return answers
+            for key, ref in first_uses.items():
+                self._ask_first_reads(key, ref, fetchers, deadline)
+            workers = max(1, min(max_workers, len(parsed)))
+            with ThreadPoolExecutor(max_workers=workers,
+                                    thread_name_prefix="trustbuild-resolve") as resolvers:
+                return dict(zip(parsed, resolvers.map(one, parsed), strict=True))
         finally:
+            fetchers.shutdown(wait=True, cancel_futures=True)
             with self._guard:
-                for key in fetched:
-                    self._ahead.pop(key, None)  # what the updates did not take
+                for key in first_uses:
+                    self._first_reads.pop(key, None)  # what the updates did not take
 
-    def _fetch_ahead(self, refs: list[ImageReference]) -> list[tuple[str, str]]:
-        """For the repositories this client has not loaded and the trust dir has nothing of:
-        request the files their first update reads, all at once per server, load
-        ``cryptography`` (their signatures need it) while the servers answer, then keep the
-        answers for :meth:`_load` (see ``prefetch``).  Which repositories, by (server, GUN)."""
-        assert self.transport is not None
-        batches = []
-        for hostport, found in self._first_loads(refs).items():
-            items = list(found.items())
-            for start in range(0, len(items), REPOSITORIES_PER_BATCH):
-                bases = dict(items[start:start + REPOSITORIES_PER_BATCH])
-                requests = [(path, f"repository:{gun}:pull") for (_, gun), base
-                            in bases.items() for path in first_read_paths(base)]
-                batches.append((bases, self.transport.send_batch(
-                    hostport, requests, max_length=MAX_AHEAD_SIZE)))
-        if not batches:
-            return []
-        _load_crypto()  # while the servers answer
-        fetched = []
-        for bases, batch in batches:
-            bodies = batch.bodies()
-            with self._guard:
-                for key, base in bases.items():
-                    ahead = fetched_ahead(base, bodies)
-                    if ahead:
-                        self._ahead[key] = ahead
-                        fetched.append(key)
-        return fetched
-
-    def _first_loads(self, refs: list[ImageReference]
-                     ) -> dict[str, dict[tuple[str, str], str]]:
-        """The repositories of *refs* whose first update is still to come (not loaded by this
-        client, nothing in the trust dir), per server host: (server, GUN) → request path of
-        their metadata directory."""
+    def _first_uses(self, refs: list[ImageReference]) -> dict[tuple[str, str], ImageReference]:
+        """The repositories of *refs* whose first update is still to come: not loaded by
+        this client, nothing in the trust dir, a root that may come from the server."""
         if self.offline:
             return {}
-        tuf = os.path.join(trust_dir(self.docker_config), "tuf")
-        found: dict[str, dict[tuple[str, str], str]] = {}
+        tuf = trust_dir(self.docker_config) / "tuf"
+        found: dict[tuple[str, str], ImageReference] = {}
         for ref in refs:
             try:
                 server = self.server(ref)
             except TrustError:
                 continue  # resolving the reference reports it
             key = (server, ref.name)
-            parts = urllib.parse.urlsplit(server)
-            if (parts.scheme != "https" or not parts.netloc or key in self._repos
-                    or os.path.exists(f"{tuf}/{ref.name}/metadata/root.json")
+            if (key in found or key in self._repos or not server.startswith("https://")
+                    or (tuf / ref.name / "metadata" / "root.json").exists()
                     or not self._may_fetch_root(ref.name)):
                 continue
-            found.setdefault(parts.netloc, {})[key] = f"{parts.path}/v2/{ref.name}/_trust/tuf/"
+            found[key] = ref
         return found
 
-    def _may_fetch_root(self, gun: str) -> bool:
-        """Whether an update may take a root from the server: trust on first use, or a pin."""
-        if self.allow_tofu:
-            return True
+    def _ask_first_reads(self, key: tuple[str, str], ref: ImageReference,
+                         fetchers: ThreadPoolExecutor, deadline: float) -> None:
+        server, gun = key
+        base = f"{server}/v2/{gun}/_trust/tuf/"
+        get = partial(self.transport.get, max_length=MAX_FIRST_READ_SIZE,
+                      scope=f"repository:{gun}:pull", registry=ref.domain, deadline=deadline)
+        futures = {role: fetchers.submit(get, f"{base}{role}.json") for role in FIRST_READS}
+        with self._guard:
+            self._first_reads[key] = _FirstReads(futures)
+
+
+class _FirstReads:
+    """A first update's files, asked for by current name.  Each is handed to the update only
+    when it is the file the update asks for (the same name, or a hash it has), so the update
+    checks it as it checks any download; one the update does not ask for is dropped, one that
+    failed or changed the update fetches itself."""
+
+    def __init__(self, futures: dict[str, Future[bytes]]) -> None:
+        self._futures = futures
+
+    def take(self, name: str, max_length: int) -> bytes | None:
+        stem = name.removesuffix(".json")
+        role, _, digest = stem.rpartition(".")
+        if not role or len(digest) != 64:
+            role, digest = stem, ""
+        future = self._futures.pop(role, None)
+        if future is None:
+            return None
         try:
-            return self.pin_for(gun) is not None
+            data = future.result()
         except TrustError:
-            return False  # the update reports the pin's problem
+            return None  # asked again the usual way, which reports what is wrong
+        if len(data) > max_length:
+            return None
+        if digest and hashlib.sha256(data).hexdigest() != digest:
+            return None
+        return data
 
 
-def _load_crypto() -> None:
-    """Import ``crypto`` now; if that fails, the signature check that needs it says why."""
-    with contextlib.suppress(ImportError):
-        from trustbuild._internal.notary import crypto  # noqa: F401
+class _Fetcher:
+    """One update's downloads (``repository.Fetcher``), and the names it fetched."""
+
+    def __init__(self, transport: Transport, base: str, scope: str, registry: str,
+                 deadline: float, first_reads: _FirstReads | None) -> None:
+        self._transport, self._base, self._scope = transport, base, scope
+        self._registry, self._deadline, self._first_reads = registry, deadline, first_reads
+        self.fetched: list[str] = []
+
+    def fetch(self, name: str, max_length: int) -> bytes:
+        self.fetched.append(name)
+        if self._first_reads is not None:
+            data = self._first_reads.take(name, max_length)
+            if data is not None:
+                return data
+        return self._transport.get(self._base + name, max_length=max_length,
+                                   scope=self._scope, registry=self._registry,
+                                   deadline=self._deadline)
 
 
-T = TypeVar("T")
-U = TypeVar("U")
+def _listed(repo: TrustedRepository, role_name: str,
+            tag: str) -> tuple[str | None, frozenset[str]]:
+    """What *role_name* says of *tag*, for the policy's required signers: the digest it lists
+    where its paths cover the tag, and the key IDs whose signatures on it verify."""
+    role = repo.role(role_name)
+    covered = role_name == "targets" or any(tag.startswith(p) for p in repo.paths_of(role_name))
+    meta = role.targets.get(tag) if role is not None and covered else None
+    digest = f"sha256:{meta.sha256_hex}" if meta is not None else None
+    return digest, frozenset(repo.signed_key_ids(role_name))
 
 
-def _concurrently(func: Callable[[T], U], items: Sequence[T], workers: int) -> list[U]:
-    """*func* over *items* on up to *workers* threads, results in order; the first exception
-    *func* raises is raised here.  (``concurrent.futures`` costs about 6 ms of imports, a
-    tenth of a warm check.)"""
-    if len(items) <= 1 or workers <= 1:
-        return [func(item) for item in items]
-    slots: dict[int, U] = {}
-    errors: list[BaseException] = []
-    jobs = iter(range(len(items)))
-    lock = threading.Lock()
-
-    def work() -> None:
-        while not errors:
-            with lock:
-                index = next(jobs, None)
-            if index is None:
-                return
-            try:
-                slots[index] = func(items[index])
-            except BaseException as exc:  # handed to the caller below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=work, daemon=True)
-               for _ in range(min(workers, len(items)))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return [slots[i] for i in range(len(items))]
+def _signed_digest(repo: TrustedRepository, ref: ImageReference) -> SignedTarget:
+    if ref.tag is not None:
+        target = repo.lookup(ref.tag)
+        if target.digest != ref.digest:
+            raise NoTrustData(f"No trust data for {ref.tag} at {ref.digest}: the digest "
+                              f"signed for {ref.tag} is {target.digest}",
+                              gun=repo.gun, server=repo.server)
+        return target
+    for target in repo.accepted_targets():
+        if target.digest == ref.digest:
+            return target
+    raise NoTrustData(f"No trust data for {ref.digest}: no signed tag has this digest",
+                      gun=repo.gun, server=repo.server)
 
 
-def _require_signers(repo: TrustedRepository, target: SignedTarget,
-                     rule: RepositoryRule) -> None:
-    """Every required role must list the tag with the same digest, signed by the required
-    keys."""
-    for role_name in rule.signers:
-        role = repo.role(role_name)
-        covered = role_name == "targets" or any(target.tag.startswith(p)
-                                                for p in repo.paths_of(role_name))
-        meta = role.targets.get(target.tag) if role is not None and covered else None
-        if meta is None:
-            raise PolicyRefusal(f"{role_name} has not signed {target.tag}, and {rule.source} "
-                                "requires it", gun=repo.gun, server=repo.server)
-        if f"sha256:{meta.sha256_hex}" != target.digest:
-            raise PolicyRefusal(f"{role_name} signed sha256:{meta.sha256_hex} for "
-                                f"{target.tag}, but {target.role} signed {target.digest}; "
-                                f"{rule.source} requires one digest from every signer",
-                                gun=repo.gun, server=repo.server)
-        wanted = set(rule.signer_keys.get(role_name, ()))
-        missing = wanted - repo.signed_key_ids(role_name)
-        if missing:
-            raise PolicyRefusal(f"{role_name} is not signed by key(s) "
-                                f"{', '.join(sorted(missing))}, which {rule.source} requires",
-                                gun=repo.gun, server=repo.server)
+def _grace(grace: timedelta | None, policy: Policy | None) -> timedelta:
+    if policy is None or policy.grace.source == "default":
+        return grace if grace is not None else timedelta(0)
+    chosen: timedelta = policy.grace.value
+    if grace is not None and grace != chosen:
+        raise UsageError(f"grace {grace} contradicts trust.grace = {chosen} in "
+                         f"{policy.grace.source}")
+    return chosen
+
+
+def _run_timeout(explicit: float | None, env: Mapping[str, str]) -> float:
+    if explicit is not None:
+        value = explicit
+    else:
+        text = env.get("TRUSTBUILD_TIMEOUT", "")
+        try:
+            value = float(text) if text else DEFAULT_RUN_TIMEOUT
+        except ValueError:
+            raise UsageError(f"TRUSTBUILD_TIMEOUT must be a number of seconds, not {text!r}"
+                             ) from None
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"the run timeout must be a positive number of seconds, not {value}")
+    return value
 
 
 def _as_reference(reference: str | ImageReference) -> ImageReference:

@@ -1,26 +1,30 @@
-"""Registry credentials from docker's ``config.json``, as docker resolves them.
+"""Registry credentials from docker's ``config.json``, resolved by docker-py's ``docker.auth``.
 
-``credHelpers`` for the registry, else ``credsStore``, else ``auths`` (``auth`` in base64,
-``username``/``password``, or ``identitytoken``).  Docker sends the *registry's* credentials
-to its trust server's token service; trustbuild does the same.
+Docker sends the *registry's* credentials to its trust server's token service; trustbuild
+does the same.  ``docker.auth`` resolves ``credHelpers``, ``credsStore`` (running
+``docker-credential-<name> get``), ``auths`` entries and identity tokens as docker does, and
+is imported only when a server asks for credentials.
 
-Not docker-py: its ``auth`` module would serve, but importing it loads requests and the whole
-docker package (over 100 ms) for about 80 lines of logic.
+Two things stay here, because docker-py differs from the docker CLI on them (docs/design.md):
+
+* which file is read: ``<config dir>/config.json`` only, and a file that is not JSON is an
+  error (docker-py falls back to ``~/.docker/config.json``, ``~/.dockercfg`` and silently to an
+  empty configuration);
+* an ``auths`` entry with plain ``username``/``password`` fields and no ``auth``: the docker
+  CLI uses them, docker-py ignores them.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trustbuild.errors import AuthenticationError
 
-HUB_KEY = "https://index.docker.io/v1/"
-HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
-HELPER_TIMEOUT = 30
+AUTH_KEYS = ("auths", "credsStore", "credHelpers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,74 +37,66 @@ class Credentials:
         return f"Credentials(username={self.username!r})"
 
 
-def _host(key: str) -> str:
-    host = key.split("://", 1)[-1].split("/", 1)[0]
-    return "docker.io" if host in HUB_ALIASES else host
-
-
 def registry_credentials(registry: str, docker_config: Path) -> Credentials | None:
+    """The credentials docker would use for *registry* (``host[:port]``, or ``docker.io``)."""
     config_file = docker_config / "config.json"
-    try:
-        config = json.loads(config_file.read_text())
-    except FileNotFoundError:
+    config = _read(config_file)
+    relevant = {key: config[key] for key in AUTH_KEYS if config.get(key)}
+    if not relevant:
         return None
+    from docker import auth, errors
+
+    try:
+        with warnings.catch_warnings():  # a missing helper is reported below, not warned
+            warnings.simplefilter("ignore")
+            resolved = auth.load_config(config_dict=json.loads(json.dumps(relevant))) \
+                .resolve_authconfig(registry)
+    except (errors.DockerException, ValueError, TypeError, AttributeError) as exc:
+        raise AuthenticationError(f"cannot get the credentials for {registry} from "
+                                  f"{config_file}: {exc}") from None
+    found = _credentials(resolved)
+    if found is None and isinstance(resolved, dict) and not resolved:
+        found = _plain_fields(relevant.get("auths"), registry)
+    return found
+
+
+def _read(config_file: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(config_file.read_bytes())
+    except FileNotFoundError:
+        return {}
     except (OSError, ValueError) as exc:
         raise AuthenticationError(f"cannot read {config_file}: {exc}") from None
     if not isinstance(config, dict):
         raise AuthenticationError(f"{config_file} is not a JSON object")
-    host = _host(registry)
-    key = HUB_KEY if host == "docker.io" else host
-    helpers = config.get("credHelpers") or {}
-    helper = next((str(v) for k, v in helpers.items() if _host(k) == host), None) \
-        or str(config.get("credsStore") or "")
-    if helper:
-        return _from_helper(str(helper), key)
-    for entry_key, entry in (config.get("auths") or {}).items():
-        if _host(entry_key) == host and isinstance(entry, dict):
-            return _from_entry(entry, config_file)
-    return None
+    return config
 
 
-def _from_entry(entry: dict[str, object], config_file: Path) -> Credentials | None:
-    token = entry.get("identitytoken")
+def _credentials(resolved: Any) -> Credentials | None:
+    """docker-py's answer: lower-case keys from ``auths``, capitalised ones from a helper."""
+    if not isinstance(resolved, dict):
+        return None
+    token = resolved.get("IdentityToken")
     if isinstance(token, str) and token:
         return Credentials(identity_token=token)
-    auth = entry.get("auth")
-    if isinstance(auth, str) and auth:
-        try:
-            user, _, password = base64.b64decode(auth).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise AuthenticationError(f"{config_file}: an auth entry is not base64 "
-                                      "user:password") from None
-        return Credentials(user, password)
-    name, secret = entry.get("username"), entry.get("password")
-    if isinstance(name, str) and isinstance(secret, str) and name:
-        return Credentials(name, secret)
+    user = resolved.get("username", resolved.get("Username")) or ""
+    password = resolved.get("password", resolved.get("Password")) or ""
+    if not isinstance(user, str) or not isinstance(password, str) or not (user or password):
+        return None
+    return Credentials(user, password)
+
+
+def _plain_fields(auths: Any, registry: str) -> Credentials | None:
+    """The docker CLI reads ``username``/``password`` of an ``auths`` entry that has no
+    ``auth``; docker-py does not."""
+    from docker import auth
+
+    if not isinstance(auths, dict):
+        return None
+    wanted = auth.resolve_index_name(registry)
+    for key, entry in auths.items():
+        if auth.resolve_index_name(key) == wanted and isinstance(entry, dict):
+            name, secret = entry.get("username"), entry.get("password")
+            if isinstance(name, str) and isinstance(secret, str) and name:
+                return Credentials(name, secret)
     return None
-
-
-def _from_helper(helper: str, key: str) -> Credentials | None:
-    import shutil
-    import subprocess
-
-    program = shutil.which(f"docker-credential-{helper}")
-    if program is None:
-        raise AuthenticationError(f"credential helper docker-credential-{helper} not found")
-    try:
-        result = subprocess.run([program, "get"], input=key.encode(), capture_output=True,
-                                timeout=HELPER_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AuthenticationError(f"docker-credential-{helper} failed: {exc}") from None
-    out = result.stdout.decode(errors="replace").strip()
-    if result.returncode != 0:
-        if "credentials not found" in out.lower():
-            return None
-        raise AuthenticationError(f"docker-credential-{helper} get failed: {out[:200]}")
-    try:
-        data = json.loads(out)
-        user, secret = str(data.get("Username", "")), str(data.get("Secret", ""))
-    except (ValueError, AttributeError):
-        raise AuthenticationError(f"docker-credential-{helper} gave no JSON") from None
-    if user == "<token>":
-        return Credentials(identity_token=secret)
-    return Credentials(user, secret) if user or secret else None

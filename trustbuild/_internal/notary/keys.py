@@ -1,35 +1,30 @@
 """Notary public keys, key IDs and signature checks.
 
-A key is read (``cryptography``, in ``crypto``) the first time it is seen, and each signature is
-checked once; both results are kept as ``facts``, so metadata that has not changed since an
-earlier run is verified without loading ``cryptography`` at all.
+A key is read (``cryptography``, in ``crypto``, imported when the first key is parsed) when its
+metadata is parsed; every signature a run relies on is checked in that run.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from trustbuild._internal.notary import canonical, facts
-from trustbuild._internal.notary.facts import CertificateFacts, KeyFacts
+from trustbuild._internal.notary import canonical
 from trustbuild.errors import MetadataError
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from trustbuild._internal.notary.crypto import CertificateInfo, KeyMaterial
 
 KEY_TYPES = ("ed25519", "ecdsa", "rsa", "ecdsa-x509", "rsa-x509")
 
 
 class SignedDocument(Protocol):
     """A metadata file as a signature covers it."""
-
-    @property
-    def sha256(self) -> bytes:
-        """Of the whole file."""
 
     @property
     def signed_bytes(self) -> bytes:
@@ -48,7 +43,7 @@ def key_id(keytype: str, public_b64: str) -> str:
 class PublicKey:
     keytype: str
     public_b64: str
-    facts: KeyFacts = field(repr=False, compare=False)
+    material: KeyMaterial = field(repr=False, compare=False)
 
     @cached_property
     def keyid(self) -> str:
@@ -59,13 +54,13 @@ class PublicKey:
         return self.keytype.endswith("-x509")
 
     @property
-    def certificate(self) -> CertificateFacts | None:
-        return self.facts.certificate
+    def certificate(self) -> CertificateInfo | None:
+        return self.material.certificate
 
     @property
     def spki(self) -> str:
         """The underlying public key, to count two certificates over one key once."""
-        return self.facts.spki_b64
+        return self.material.spki_b64
 
     @cached_property
     def canonical_id(self) -> str:
@@ -73,34 +68,18 @@ class PublicKey:
         if not self.is_certificate:
             return self.keyid
         plain = "ecdsa" if self.keytype == "ecdsa-x509" else "rsa"
-        return key_id(plain, self.facts.spki_b64)
+        return key_id(plain, self.material.spki_b64)
 
     @property
     def certificates(self) -> tuple[x509.Certificate, ...]:
         """The certificate chain, leaf first (empty for a plain key)."""
-        if not self.is_certificate:
-            return ()
-        from trustbuild._internal.notary import crypto
-
-        return crypto.certificates(self.keytype, self.public_b64)
-
-    def signature_fact(self, method: str, signature: bytes, document: SignedDocument) -> str:
-        return facts.signature_fact(self.keytype, self.public_b64, method.lower(),
-                                    document.sha256, signature)
+        return self.material.certificates
 
     def verify(self, method: str, signature: bytes, document: SignedDocument) -> bool:
         """True when *signature* by this key over *document* checks out with *method*."""
-        method = method.lower()
-        fact = self.signature_fact(method, signature, document)
-        if facts.signature_known(fact):
-            return True
         from trustbuild._internal.notary import crypto
 
-        if not crypto.verify(self.keytype, self.public_b64, method, signature,
-                             document.signed_bytes):
-            return False
-        facts.remember_signature(fact)
-        return True
+        return crypto.verify(self.material, method.lower(), signature, document.signed_bytes)
 
 
 def parse_key(obj: Any) -> PublicKey:
@@ -111,19 +90,10 @@ def parse_key(obj: Any) -> PublicKey:
         raise MetadataError(f"unsupported key type {keytype!r}")
     if not isinstance(public, str):
         raise MetadataError("a key's keyval.public must be a base64 string")
-    return PublicKey(keytype, public, key_facts(keytype, public))
+    try:
+        base64.b64decode(public, validate=True)
+    except ValueError:  # binascii.Error, or text that is not ASCII
+        raise MetadataError(f"{keytype} key is not valid base64") from None
+    from trustbuild._internal.notary import crypto
 
-
-def key_facts(keytype: str, public_b64: str) -> KeyFacts:
-    fingerprint = facts.key_fingerprint(keytype, public_b64)
-    known = facts.known_key(fingerprint)
-    if known is None:
-        try:
-            base64.b64decode(public_b64, validate=True)
-        except binascii.Error:
-            raise MetadataError(f"{keytype} key is not valid base64") from None
-        from trustbuild._internal.notary import crypto
-
-        known = crypto.key_facts(keytype, public_b64)
-        facts.remember_key(fingerprint, known)
-    return known
+    return PublicKey(keytype, public, crypto.read_key(keytype, public))

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from trustbuild._internal.notary import facts
 from trustbuild._internal.notary.keys import PublicKey
 from trustbuild._internal.notary.metadata import (
     FileMeta,
@@ -419,31 +418,6 @@ class TrustedRepository:
                     key.verify(sig.method, sig.sig, role.envelope):
                 found.update((key.keyid, key.canonical_id))
         return found
-
-    def keys_and_signatures(self) -> tuple[list[PublicKey], list[str]]:
-        """The keys of the loaded metadata and the facts of their signatures (see
-        ``facts``), for keeping with the cache."""
-        loaded: list[Signed] = [s for s in (self.root, self.timestamp, self.snapshot,
-                                            self.targets) if s is not None]
-        loaded += [d for d in self._delegations.values() if d is not None]
-        keys: dict[str, PublicKey] = {}
-        for signed in loaded:
-            if isinstance(signed, Root):
-                keys.update(signed.keys)
-            elif isinstance(signed, Targets):
-                keys.update(signed.delegation_keys)
-        signatures = []
-        for signed in loaded:
-            for sig in signed.envelope.signatures:
-                key = keys.get(sig.keyid)
-                if key is None:
-                    continue
-                signatures.append(key.signature_fact(sig.method, sig.sig, signed.envelope))
-                if key.certificate is not None:  # root keys sign as re-encoded (``roots``)
-                    signatures.append(facts.signature_fact(
-                        key.keytype, key.certificate.reencoded_b64, sig.method.lower(),
-                        signed.envelope.sha256, sig.sig))
-        return list(keys.values()), signatures
 
     def expires(self) -> datetime:
         roles: list[Signed | None] = [self.root, self.timestamp, self.snapshot, self.targets,

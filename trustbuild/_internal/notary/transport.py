@@ -1,39 +1,71 @@
-"""HTTPS to trust servers: kept-alive connections per host, bounded reads, token auth.
+"""HTTPS to trust servers, on urllib3: one connection pool per server, deadlines, bounded reads,
+token auth, and proxies as docker uses them.
 
-* TLS is always verified: the system store plus ``$DOCKER_CONFIG/tls/<host:port>/*.crt``, and
-  a client certificate from ``*.cert`` + ``*.key`` there (docker's layout).  Unlike docker,
-  loopback servers are not exempt.
-* Every download has a size cap; a larger ``Content-Length`` or body fails before it is read.
-* Only idempotent GETs are sent, and retried only after a connection failure or a 502/503/504.
-* ``WWW-Authenticate: Bearer`` challenges are answered with a token for
-  ``repository:<gun>:pull`` from the challenge's realm, using the registry's credentials.
-
-On ``ssl`` and ``wire``: a check sends one small GET per repository, and neither
-urllib3 (about 25 ms to import) nor ``http.client`` (7-11 ms, for its ``email`` header parser)
-is worth that in start-up time (docs/performance.md).
+* TLS is always verified: the CA files in ``$DOCKER_CONFIG/tls/<host:port>/*.crt`` (or the
+  policy's ``ca`` for the server) are the only roots trusted for that server, else the system
+  store; a client certificate from ``*.cert`` + ``*.key`` there (docker's layout) or from the
+  policy.  Unlike docker, loopback servers are not exempt.
+* Proxies: ``HTTPS_PROXY``/``NO_PROXY`` exactly as Go reads them (see ``proxy``), CONNECT
+  tunnels, credentials from the proxy URL.  A proxy that refuses or fails is a
+  :class:`ProxyError`, never a reason to connect directly.
+* Deadlines: each request (all its attempts and its whole body) must end within
+  ``request_timeout`` and within the caller's deadline for the run; a watchdog shuts the
+  socket down when it passes, so an endless ``100 Continue``, a body dripping a byte at a time
+  or a trailer that never ends all stop there with a :class:`RequestTimeout`.
+* Caps: every body has a size limit, checked against ``Content-Length`` before reading and
+  while reading; error bodies are read up to 1 KiB.  ``Content-Length`` must be ASCII digits
+  and chunk sizes hex digits, nothing else Python's ``int`` would take; a connection is reused
+  only after a response whose framing was read to its end (never after 1xx, 204 or 304).
+* Retries: GETs only (idempotent), after a connection failure, a broken response or a
+  502/503/504, with a short backoff and never past the deadline.
+* ``WWW-Authenticate`` challenges: ``Bearer`` is answered with a token for the request's
+  scope from the challenge's realm and service (a GET with the registry's credentials as
+  Basic auth, or docker's refresh-token grant, which is a POST); ``Basic`` with the
+  credentials themselves.  Credentials are looked up only when a server asks.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import math
 import re
 import socket
 import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from trustbuild._internal import wire
+import urllib3
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    EmptyPoolError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.exceptions import ProxyError as Urllib3ProxyError
+from urllib3.response import HTTPResponse
+
+from trustbuild._internal import proxy
+from trustbuild._internal.dockerconfig import tls_dir
 from trustbuild._internal.notary.credentials import Credentials
 from trustbuild._version import __version__
 from trustbuild.errors import (
     AuthenticationError,
     NetworkError,
     NotFoundError,
+    ProxyError,
     RequestTimeout,
     ResponseTooLarge,
     ServerError,
@@ -45,25 +77,42 @@ USER_AGENT = f"trustbuild/{__version__}"
 RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_TOKEN_RESPONSE = 64 * 1024
 MAX_ERROR_BODY = 1024
-MAX_IDLE_PER_HOST = 8
+READ_SIZE = 64 * 1024
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
-# What a kept-alive connection the server has closed meanwhile looks like on reuse.
-_STALE = (wire.RemoteClosed, ConnectionResetError, BrokenPipeError)
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_MAX_CHUNK_LINE = 4096
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy")
 
 
 @dataclass(frozen=True, slots=True)
 class TransportConfig:
     docker_config: Path
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
+    connect_timeout: float = 10.0  # a TCP connection and TLS handshake
+    read_timeout: float = 30.0  # one read from the socket
+    request_timeout: float = 60.0  # one request: every attempt, the whole body
     retries: int = 2
     backoff: float = 0.25
+    connections_per_server: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTLS:
+    """TLS files the policy names for a server (instead of ``$DOCKER_CONFIG/tls/``)."""
+
+    ca: Path | None
+    client_cert: Path | None
+    client_key: Path | None
+    source: str
 
 
 @dataclass(slots=True)
 class _Token:
     value: str
     expires_at: float
+
+    def __repr__(self) -> str:
+        return "_Token(…)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,61 +122,91 @@ class _Response:
     challenge: str  # WWW-Authenticate
 
 
-class _HostConnections:
-    """Idle kept-alive connections to one server; thread-safe."""
+class _Server:
+    """One server's connection pool and how it is reached."""
 
-    def __init__(self, hostport: str, host: str, port: int, context: ssl.SSLContext,
-                 config: TransportConfig) -> None:
-        self.hostport, self.host, self.port = hostport, host, port
-        self.context, self.config = context, config
-        self._idle: list[wire.Connection] = []
-        self._lock = threading.Lock()
+    def __init__(self, hostport: str, pool: HTTPSConnectionPool, route: proxy.Route,
+                 ca: str) -> None:
+        self.hostport, self.pool, self.route, self.ca = hostport, pool, route, ca
 
-    def idle(self) -> wire.Connection | None:
-        with self._lock:
-            return self._idle.pop() if self._idle else None
-
-    def connect(self) -> wire.Connection:
-        """A new TLS connection: connect and handshake within the connect timeout."""
-        sock = socket.create_connection((self.host, self.port),
-                                        timeout=self.config.connect_timeout)
-        try:
-            # Small writes back to back (the handshake's last message, then the request)
-            # would otherwise wait out the server's delayed ACK: 40 ms a connection.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            tls = self.context.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-        tls.settimeout(self.config.read_timeout)
-        return wire.Connection(tls, self.hostport)
-
-    def release(self, conn: wire.Connection) -> None:
-        with self._lock:
-            if len(self._idle) < MAX_IDLE_PER_HOST:
-                self._idle.append(conn)
-                return
-        conn.close()
+    def __repr__(self) -> str:
+        return f"_Server({self.hostport!r}, {self.route.why!r})"
 
 
-@dataclass(slots=True)
 class Transport:
-    """Thread-safe: share one per process."""
+    """Thread-safe: share one per process (its pools are per server)."""
 
-    config: TransportConfig
-    credentials: Callable[[str], Credentials | None] = field(default=lambda registry: None)
-    requests: int = 0  # counted for the benchmarks
-    waited: float = 0.0  # seconds between sending requests and their answers, all together
-    timed: int = 0  # the requests ``waited`` covers (not those sent in a batch)
-    # Per-server TLS files from the policy, by host:port: (CA, client cert, client key).
-    tls_files: dict[str, tuple[Path | None, Path | None, Path | None]] = field(
-        default_factory=dict)
-    _hosts: dict[str, _HostConnections] = field(default_factory=dict, init=False)
-    _tokens: dict[tuple[str, str, str], _Token] = field(default_factory=dict, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    def __init__(self, config: TransportConfig, *, env: Mapping[str, str] | None = None,
+                 credentials: Callable[[str], Credentials | None] | None = None) -> None:
+        self.config = config
+        self.requests = 0  # requests sent, for the benchmarks
+        # Only what decides the proxy is kept from the environment.
+        self._proxy_env = {k: v for k, v in (env or {}).items() if k in _PROXY_VARIABLES}
+        self._credentials = credentials or (lambda registry: None)
+        self._tls: dict[str, ServerTLS] = {}
+        self._servers: dict[str, _Server] = {}
+        self._tokens: dict[tuple[str, str, str], _Token] = {}
+        self._lock = threading.Lock()
+        self._retry = urllib3.Retry(
+            total=config.retries, connect=config.retries, read=config.retries,
+            status=config.retries, other=0, redirect=0, allowed_methods=frozenset({"GET"}),
+            status_forcelist=RETRY_STATUSES, backoff_factor=config.backoff, backoff_max=2.0,
+            raise_on_status=False, raise_on_redirect=False, respect_retry_after_header=False)
 
-    def get(self, url: str, *, max_length: int, scope: str, registry: str) -> bytes:
-        """GET *url* (https only) and return its body, at most *max_length* bytes."""
+    def __repr__(self) -> str:
+        with self._lock:
+            servers = {h: s.route.proxy.url if s.route.proxy else "direct"
+                       for h, s in self._servers.items()}
+        return f"Transport(servers={servers!r}, requests={self.requests})"
+
+    # -- servers ------------------------------------------------------------------------------
+
+    def use_tls(self, hostport: str, tls: ServerTLS) -> None:
+        """Use the policy's TLS files for *hostport* (before its first request)."""
+        with self._lock:
+            if self._tls.get(hostport) != tls and hostport in self._servers:
+                self._servers.pop(hostport).pool.close()
+            self._tls[hostport] = tls
+
+    def describe(self, hostport: str) -> str:
+        """How *hostport* is reached, for the log: CA and route (never credentials)."""
+        server = self._server(hostport)
+        return f"CA {server.ca}; {server.route.why}"
+
+    def _server(self, hostport: str) -> _Server:
+        with self._lock:
+            known = self._servers.get(hostport)
+            if known is None:
+                known = self._servers[hostport] = self._new_server(hostport)
+            return known
+
+    def _new_server(self, hostport: str) -> _Server:
+        host, port = _host_and_port(hostport)
+        tls = self._tls.get(hostport)
+        context, ca = _ssl_context(tls, tls_dir(self.config.docker_config, hostport))
+        route = proxy.route(host, port, self._proxy_env)
+        options: dict[str, Any] = {"num_pools": 1, "maxsize": self.config.connections_per_server,
+                                   "block": True, "ssl_context": context}
+        manager: urllib3.PoolManager
+        if route.proxy is None:
+            manager = urllib3.PoolManager(**options)
+        else:
+            headers = None
+            if route.proxy.username is not None:
+                headers = urllib3.make_headers(
+                    proxy_basic_auth=f"{route.proxy.username}:{route.proxy.password or ''}")
+            manager = urllib3.ProxyManager(route.proxy.url, proxy_headers=headers, **options)
+        manager.pool_classes_by_scheme = {"https": _Pool}
+        pool = manager.connection_from_host(host, port, scheme="https")
+        assert isinstance(pool, _Pool)
+        return _Server(hostport, pool, route, ca)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def get(self, url: str, *, max_length: int, scope: str, registry: str,
+            deadline: float | None = None) -> bytes:
+        """GET *url* (https only) and return its body, at most *max_length* bytes.  *deadline*
+        (``time.monotonic()``) bounds this request as well as ``request_timeout`` does."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             raise NetworkError(f"refusing to fetch trust data over {parts.scheme or 'no'} "
@@ -135,370 +214,416 @@ class Transport:
         hostport = parts.netloc
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         headers = self._get_headers(hostport, scope)
-        resp = self._request(hostport, path, headers, max_length)
+        resp = self._request(hostport, "GET", path, headers, None, max_length, deadline)
         if resp.status == 401 and resp.challenge:
             headers["Authorization"] = self._authorize(hostport, resp.challenge, scope,
-                                                       registry)
-            resp = self._request(hostport, path, headers, max_length)
+                                                       registry, deadline)
+            resp = self._request(hostport, "GET", path, headers, None, max_length, deadline)
             if resp.status in (401, 403):
                 raise AuthenticationError(f"authentication refused by {hostport} for {scope}")
-        return self._check_status(resp, url)
-
-    def mean_wait(self) -> float | None:
-        """Mean seconds a request waited for its answer (server time and round trip)."""
-        with self._lock:
-            return self.waited / self.timed if self.timed else None
-
-    def send_batch(self, hostport: str, requests: Sequence[tuple[str, str]], *,
-                   max_length: int) -> Batch:
-        """Send GETs for *requests* (path, token scope) to *hostport* back to back on one
-        connection, and return before any answer: the server works on them while the caller
-        does something else, then :meth:`Batch.bodies` reads them, in order.
-
-        For fetching ahead: nothing is raised and nothing is retried.  A request without a
-        usable answer (an error status, a failure, more than *max_length* bytes) has none, and
-        the caller asks for it again the usual way."""
-        paths = [path for path, _ in requests]
-        try:
-            hosts = self._connections(hostport)
-            wire_requests = [
-                wire.Connection.encode_request(hosts.hostport, "GET", path,
-                                               self._get_headers(hostport, scope))
-                for path, scope in requests]
-            conn = hosts.idle() or hosts.connect()
-        except (TrustError, OSError, ValueError):
-            return Batch(None, None, paths, max_length)
-        with self._lock:
-            self.requests += len(requests)
-        try:
-            conn.send(*wire_requests)
-        except OSError:  # ssl.SSLError and timeouts included
-            conn.close()
-            return Batch(None, None, paths, max_length)
-        return Batch(hosts, conn, paths, max_length)
+        return _check_status(resp, url)
 
     def _get_headers(self, hostport: str, scope: str) -> dict[str, str]:
-        """A GET's headers: who asks, and the token for *scope* if one is held."""
         headers = {"User-Agent": USER_AGENT}
         token = self._cached_token(hostport, scope)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    def _check_status(self, resp: _Response, url: str) -> bytes:
-        status = resp.status
-        if status == 200:
-            return resp.body
-        if status == 404:
-            raise NotFoundError(f"{url}: not found")
-        if status in (401, 403):
-            raise AuthenticationError(f"{url}: the server refused access ({status})")
-        detail = resp.body[:200].decode(errors="replace").strip()
-        raise ServerError(f"{url}: the server answered {status}" +
-                          (f": {detail}" if detail else ""))
-
-    # -- connections --------------------------------------------------------------------------
-
-    def _connections(self, hostport: str) -> _HostConnections:
-        with self._lock:
-            known = self._hosts.get(hostport)
-            if known is None:
-                parts = urllib.parse.urlsplit(f"https://{hostport}")
-                known = self._hosts[hostport] = _HostConnections(
-                    hostport, parts.hostname or hostport, parts.port or 443,
-                    self._ssl_context(hostport), self.config)
-            return known
-
-    def _ssl_context(self, hostport: str) -> ssl.SSLContext:
-        """One context per (host, certificate files) per process: loading the system store
-        costs tens of milliseconds, every new client would pay it again."""
-        tls_dir = self.config.docker_config / "tls" / hostport
-        override = self.tls_files.get(hostport)
-        key = (str(tls_dir), _files_signature(tls_dir), repr(override))
-        with _CONTEXTS_LOCK:
-            ctx = _CONTEXTS.get(key)
-            if ctx is None:
-                ctx = _CONTEXTS[key] = self._new_ssl_context(tls_dir, override)
-            return ctx
-
-    @staticmethod
-    def _new_ssl_context(tls_dir: Path, override: tuple[Path | None, Path | None,
-                                                          Path | None] | None,
-                         ) -> ssl.SSLContext:
-        """CA files in ``tls/<host:port>/`` (or the policy's ``ca`` for the server) are the
-        only roots trusted for that server (a pin, stricter than docker, which adds them to
-        the system store); without any, the system store."""
-        if override is not None and override != (None, None, None):
-            return _policy_context(*override)
-        cas = sorted(tls_dir.glob("*.crt")) if tls_dir.is_dir() else []
-        # PROTOCOL_TLS_CLIENT verifies the chain and the host name, like the default context.
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if cas else ssl.create_default_context()
-        if tls_dir.is_dir():
-            for ca in cas:
-                try:
-                    ctx.load_verify_locations(cafile=str(ca))
-                except (OSError, ssl.SSLError) as exc:
-                    raise TLSError(f"cannot load CA certificate {ca}: {exc}") from None
-            for cert in sorted(tls_dir.glob("*.cert")):
-                key = cert.with_suffix(".key")
-                if not key.exists():
-                    raise TLSError(f"client certificate {cert} has no key {key.name}")
-                try:
-                    ctx.load_cert_chain(str(cert), str(key))
-                except (OSError, ssl.SSLError) as exc:
-                    raise TLSError(f"cannot load client certificate {cert}: {exc}") from None
-        return ctx
-
-    def _request(self, hostport: str, path: str, headers: dict[str, str],
-                 max_length: int) -> _Response:
-        attempt = 0
-        while True:
-            try:
-                return self._request_once(hostport, "GET", path, headers, None, max_length)
-            except _Retryable as retry:
-                if attempt >= self.config.retries:
-                    raise retry.error from None
-                attempt += 1
-                time.sleep(self.config.backoff * attempt)
-
-    def _request_once(self, hostport: str, method: str, path: str, headers: dict[str, str],
-                      body: bytes | None, max_length: int) -> _Response:
-        hosts = self._connections(hostport)
-        url = f"https://{hostport}{path}"
+    def _request(self, hostport: str, method: str, path: str, headers: dict[str, str],
+                 body: bytes | None, limit: int, deadline: float | None) -> _Response:
+        server = self._server(hostport)
+        started = time.monotonic()
+        expires = started + self.config.request_timeout
+        if deadline is not None:
+            expires = min(expires, deadline)
         with self._lock:
             self.requests += 1
-        conn: wire.Connection | None = None
+        watch = _Watch(expires)
+        resp: HTTPResponse | None = None
+        reusable = False
         try:
-            conn, resp = self._exchange(hosts, method, path, headers, body)
-            status = resp.status
-            if status in RETRY_STATUSES and method == "GET":
-                raise _Retryable(ServerError(f"{url}: the server answered {status}"))
-            limit = max_length if status == 200 else MAX_ERROR_BODY
-            if status == 200 and resp.length is not None and resp.length > limit:
-                raise ResponseTooLarge(f"{url}: {resp.length} bytes is more than the {limit} "
-                                       "allowed")
-            data = resp.read(limit)
-            if len(data) > limit:
-                if status == 200:
-                    raise ResponseTooLarge(f"{url}: more than the {limit} bytes allowed")
-                data = data[:limit]
-            if resp.complete and conn.reusable:
-                hosts.release(conn)  # read to the end: the connection can serve again
-                conn = None
-            return _Response(status, data, resp.header("WWW-Authenticate") or "")
-        except ssl.SSLError as exc:
-            raise TLSError(f"TLS failure talking to {hostport}: {_tls_reason(exc)}") from None
-        except TimeoutError:
-            raise RequestTimeout(f"{hostport} did not answer within the timeout") from None
-        except wire.IncompleteBody as exc:
-            raise NetworkError(f"{url}: incomplete response: {exc}") from None
-        except ValueError as exc:  # a path or header value that cannot be sent
-            raise NetworkError(f"refusing to send a request to {hostport}: {exc}") from None
-        except (OSError, wire.ProtocolError) as exc:
-            error = NetworkError(f"cannot reach {hostport}: {_reason(exc)}")
-            if method != "GET":
-                raise error from None
-            raise _Retryable(error) from None
+            with watch:
+                remaining = watch.remaining()
+                timeout = urllib3.Timeout(connect=min(self.config.connect_timeout, remaining),
+                                          read=min(self.config.read_timeout, remaining))
+                answer = server.pool.urlopen(
+                    method, path, body=body, headers=headers,
+                    retries=self._retry if method == "GET" else urllib3.Retry(0, redirect=0),
+                    redirect=False, preload_content=False, release_conn=False,
+                    decode_content=False, timeout=timeout, pool_timeout=math.ceil(remaining))
+                assert isinstance(answer, _StrictResponse)
+                resp = answer
+                data, reusable = _read_body(answer, limit, hostport + path)
+                if watch.expired:  # an end the watchdog forced (say, in an endless trailer)
+                    reusable = False
+                    raise TimeoutError("the deadline has passed")
+                return _Response(answer.status, data,
+                                 answer.headers.get("WWW-Authenticate", ""))
+        except (HTTPError, OSError, ValueError, OverflowError) as exc:
+            if watch.expired:
+                raise RequestTimeout(f"{hostport} did not finish answering {method} {path} "
+                                     f"within {time.monotonic() - started:.1f} s (the "
+                                     "request's deadline)", server=hostport) from None
+            raise _translate(exc, server, path) from None
         finally:
-            if conn is not None:
-                conn.close()  # never hand a half-read connection back
-
-    def _exchange(self, hosts: _HostConnections, method: str, path: str,
-                  headers: dict[str, str], body: bytes | None,
-                  ) -> tuple[wire.Connection, wire.Response]:
-        """Send on an idle connection if there is one (once more on a new one if the server
-        had closed it), else on a new connection."""
-        conn = hosts.idle()
-        if conn is not None:
-            try:
-                return conn, self._send(conn, method, path, headers, body)
-            except _STALE:
-                conn.close()
-        conn = hosts.connect()
-        try:
-            return conn, self._send(conn, method, path, headers, body)
-        except BaseException:
-            conn.close()
-            raise
-
-    def _send(self, conn: wire.Connection, method: str, path: str, headers: dict[str, str],
-              body: bytes | None) -> wire.Response:
-        started = time.monotonic()
-        resp = conn.request(method, path, headers, body)
-        with self._lock:
-            self.waited += time.monotonic() - started
-            self.timed += 1
-        return resp
+            if resp is not None:
+                if not reusable:
+                    resp.close()
+                resp.release_conn()
 
     # -- token auth ---------------------------------------------------------------------------
 
     def _cached_token(self, hostport: str, scope: str) -> str | None:
+        now = time.monotonic()
         with self._lock:
             for (host, _, token_scope), token in self._tokens.items():
-                if host == hostport and token_scope == scope \
-                        and token.expires_at > time.monotonic():
+                if host == hostport and token_scope == scope and token.expires_at > now:
                     return token.value
         return None
 
-    def _authorize(self, hostport: str, challenge: str, scope: str, registry: str) -> str:
+    def _authorize(self, hostport: str, challenge: str, scope: str, registry: str,
+                   deadline: float | None) -> str:
         scheme, params = parse_challenge(challenge)
-        creds = self.credentials(registry)
         if scheme == "basic":
+            creds = self._credentials(registry)
             if creds is None or not creds.username:
                 raise AuthenticationError(f"{hostport} wants credentials: run docker login "
                                           f"{registry}")
-            raw = f"{creds.username}:{creds.password}".encode()
-            return "Basic " + base64.b64encode(raw).decode()
+            return "Basic " + _basic(creds.username, creds.password)
         if scheme != "bearer" or "realm" not in params:
             raise AuthenticationError(f"{hostport} sent an authentication challenge trustbuild "
-                                      f"cannot answer: {challenge[:100]}")
-        token = self._fetch_token(params["realm"], params.get("service", ""), scope, creds)
+                                      f"cannot answer: {challenge[:100]!r}")
+        realm, service = params["realm"], params.get("service", "")
+        realm_parts = _realm(realm)
+        token = self._fetch_token(realm_parts, service, scope, self._credentials(registry),
+                                  deadline)
         with self._lock:
-            self._tokens[(hostport, params.get("service", ""), scope)] = token
+            self._tokens[(hostport, service, scope)] = token
         return f"Bearer {token.value}"
 
-    def _fetch_token(self, realm: str, service: str, scope: str,
-                     creds: Credentials | None) -> _Token:
-        parts = urllib.parse.urlsplit(realm)
-        if parts.scheme != "https" or not parts.netloc:
-            raise AuthenticationError(f"token realm {realm!r} is not an https URL")
+    def _fetch_token(self, realm: urllib.parse.SplitResult, service: str, scope: str,
+                     creds: Credentials | None, deadline: float | None) -> _Token:
         headers = {"User-Agent": USER_AGENT}
-        query = {"service": service, "scope": scope}
         if creds and creds.identity_token:
-            # docker's refresh-token grant is a POST; a GET with the token is not the same
-            # thing, so send the grant and nothing else.
-            return self._post_refresh_token(parts, service, scope, creds.identity_token)
-        if creds and creds.username:
-            query["account"] = creds.username
-            raw = f"{creds.username}:{creds.password}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-        path = parts.path + "?" + urllib.parse.urlencode(query)
-        resp = self._request(parts.netloc, path, headers, MAX_TOKEN_RESPONSE)
-        return self._token_from(resp, realm)
-
-    def _post_refresh_token(self, parts: urllib.parse.SplitResult, service: str, scope: str,
-                            refresh: str) -> _Token:
-        form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": refresh,
-                                       "client_id": "trustbuild", "service": service,
-                                       "scope": scope})
-        headers = {"User-Agent": USER_AGENT,
-                   "Content-Type": "application/x-www-form-urlencoded"}
+            # docker's refresh-token grant is a POST (form fields, as docker sends them)
+            form = urllib.parse.urlencode({
+                "grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                "client_id": "trustbuild", "service": service, "scope": scope})
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            method, path, body = "POST", realm.path or "/", form.encode()
+        else:
+            query = {"service": service, "scope": scope}
+            if creds and creds.username:
+                query["account"] = creds.username
+                headers["Authorization"] = "Basic " + _basic(creds.username, creds.password)
+            method, body = "GET", None
+            path = (realm.path or "/") + "?" + urllib.parse.urlencode(query)
+        realm_url = urllib.parse.urlunsplit(realm._replace(query=""))
         try:
-            resp = self._request_once(parts.netloc, "POST", parts.path or "/", headers,
-                                      form.encode(), MAX_TOKEN_RESPONSE)
-        except NetworkError as exc:
-            raise NetworkError(f"cannot reach token service {parts.netloc}: {exc}") from None
+            resp = self._request(realm.netloc, method, path, headers, body, MAX_TOKEN_RESPONSE,
+                                 deadline)
         except ResponseTooLarge:
-            raise AuthenticationError(f"the token service {parts.geturl()} sent too much") \
-                from None
-        return self._token_from(resp, parts.geturl())
+            raise AuthenticationError(f"the token service {realm_url} sent too much") from None
+        return _token_from(resp, realm_url)
 
-    @staticmethod
-    def _token_from(resp: _Response, realm: str) -> _Token:
-        status, body = resp.status, resp.body
-        if status in (401, 403):
-            raise AuthenticationError(f"the token service {realm} refused the credentials")
-        if status != 200:
-            raise AuthenticationError(f"the token service {realm} answered {status}")
+
+class _Watch:
+    """The deadline of one request.  urllib3's timeouts bound each socket operation; this
+    bounds the whole: when it passes, the sockets of the request are shut down, which ends
+    any read in progress."""
+
+    _current = threading.local()
+
+    def __init__(self, expires: float) -> None:
+        self.expires = expires
+        self.expired = False
+        self._connections: list[_Connection] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def remaining(self) -> float:
+        left = self.expires - time.monotonic()
+        if left <= 0:
+            self._expire()
+            raise TimeoutError("the deadline has passed")
+        return left
+
+    def __enter__(self) -> _Watch:
+        self._timer = threading.Timer(max(self.expires - time.monotonic(), 0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+        _Watch._current.watch = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _Watch._current.watch = None
+        if self._timer is not None:
+            self._timer.cancel()
+
+    @classmethod
+    def current(cls) -> _Watch | None:
+        watch: _Watch | None = getattr(cls._current, "watch", None)
+        return watch
+
+    def attach(self, connection: _Connection) -> None:
+        with self._lock:
+            if self.expired:
+                raise TimeoutError("the deadline has passed")
+            self._connections.append(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            connection.interrupt()
+
+
+class _Connection(HTTPSConnection):
+    """urllib3's HTTPS connection, with a handle to shut its socket down from the watchdog
+    (a duplicate of the TCP socket, valid through TLS wrapping and proxy tunnels), and
+    responses that read HTTP/1.1's framing strictly."""
+
+    _handle: socket.socket | None = None
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        self._handle = sock.dup()
         try:
-            data = json.loads(body)
-            value = data.get("token") or data.get("access_token")
-            expires_in = float(data.get("expires_in") or 60)
-        except (ValueError, AttributeError, TypeError):
-            raise AuthenticationError(f"the token service {realm} sent no token") from None
-        if not isinstance(value, str) or not value:
-            raise AuthenticationError(f"the token service {realm} sent no token")
-        if not value.isprintable() or not value.isascii():
-            raise AuthenticationError(f"the token service {realm} sent an unusable token")
-        return _Token(value, time.monotonic() + max(expires_in - 5, 1))
+            self._attach()
+        except TimeoutError:
+            sock.close()
+            raise
+        return sock
 
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._attach()  # a kept-alive connection serving a new request
+        super().request(*args, **kwargs)
 
-def _policy_context(ca: Path | None, cert: Path | None, key: Path | None) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if ca else ssl.create_default_context()
-    try:
-        if ca:
-            ctx.load_verify_locations(cafile=str(ca))
-        if cert and key:
-            ctx.load_cert_chain(str(cert), str(key))
-    except (OSError, ssl.SSLError) as exc:
-        raise TLSError(f"cannot load the TLS files the policy names: {exc}") from None
-    return ctx
+    def _attach(self) -> None:
+        watch = _Watch.current()
+        if watch is not None:
+            watch.attach(self)
 
+    def interrupt(self) -> None:
+        handle = self._handle
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.shutdown(socket.SHUT_RDWR)
 
-_CONTEXTS: dict[tuple[str, tuple[tuple[str, int, int], ...], str], ssl.SSLContext] = {}
-_CONTEXTS_LOCK = threading.Lock()
-
-
-def _files_signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    try:
-        entries = sorted(directory.iterdir())
-    except OSError:
-        return ()
-    out = []
-    for entry in entries:
+    def close(self) -> None:
         try:
-            stat = entry.stat()
-        except OSError:
-            continue
-        out.append((entry.name, stat.st_mtime_ns, stat.st_size))
-    return tuple(out)
-
-
-class Batch:
-    """Answers to requests sent back to back on one connection (:meth:`Transport.send_batch`);
-    read them once, in one thread."""
-
-    def __init__(self, hosts: _HostConnections | None, conn: wire.Connection | None,
-                 paths: list[str], max_length: int) -> None:
-        self._hosts, self._conn = hosts, conn
-        self._paths, self._max_length = paths, max_length
-
-    def bodies(self) -> dict[str, bytes]:
-        """The bodies of the 200 answers, by path.  Reading stops at the first answer that is
-        neither a 200 nor a 404, or that breaks off: what follows is left unanswered."""
-        conn, self._conn = self._conn, None
-        found: dict[str, bytes] = {}
-        if conn is None:
-            return found
-        try:
-            for path in self._paths:
-                resp = conn.response("GET")
-                if resp.status not in (200, 404):
-                    break  # auth wanted, or a server error: the usual path deals with it
-                limit = self._max_length if resp.status == 200 else MAX_ERROR_BODY
-                data = resp.read(limit)
-                if len(data) > limit or not resp.complete:
-                    break
-                if resp.status == 200:
-                    found[path] = data
-                if not conn.reusable:
-                    break  # the server closes after this answer
-            else:
-                assert self._hosts is not None
-                self._hosts.release(conn)
-                conn = None
-        except (OSError, wire.ProtocolError):  # ssl.SSLError and timeouts included
-            pass
+            super().close()
         finally:
-            if conn is not None:
-                conn.close()
-        return found
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                handle.close()
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+        response = super().getresponse()
+        # urllib3 builds its response here; only the chunk-size parser differs (below).
+        response.__class__ = _StrictResponse
+        return response
 
 
-class _Retryable(Exception):
-    def __init__(self, error: NetworkError | ServerError) -> None:
-        super().__init__(str(error))
-        self.error = error
+class _StrictResponse(HTTPResponse):
+    """A chunk size is 1-16 hex digits (then optional whitespace and extensions), as Go's
+    server writes and reads it: Python's ``int(line, 16)``, which urllib3 uses, also takes
+    ``1_0``, ``+a``, ``0x10`` or surrounding spaces, where another parser of the same bytes
+    would see a different framing."""
+
+    def _update_chunk_length(self) -> None:
+        if self.chunk_left is not None:
+            return
+        assert self._fp is not None
+        line: bytes = self._fp.fp.readline(_MAX_CHUNK_LINE + 1)
+        if not line:
+            self.close()
+            raise ProtocolError("Response ended prematurely")
+        size = line.split(b";", 1)[0].rstrip(b"\r\n").rstrip(b" \t")
+        if len(line) > _MAX_CHUNK_LINE or not line.endswith(b"\n") \
+                or not _CHUNK_SIZE.fullmatch(size):
+            self.close()
+            raise ProtocolError(f"invalid chunk size line {line[:40]!r}")
+        self.chunk_left = int(size, 16)
 
 
-def _tls_reason(exc: ssl.SSLError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {exc.verify_message}"
-    return exc.strerror or str(exc)
+class _Pool(HTTPSConnectionPool):
+    ConnectionCls = _Connection
+
+
+def _read_body(resp: HTTPResponse, limit: int, what: str) -> tuple[bytes, bool]:
+    """The body, at most *limit* bytes for a 200 (:class:`ResponseTooLarge` beyond) and at
+    most ``MAX_ERROR_BODY`` of anything else; and whether the connection may serve again."""
+    status = resp.status
+    lengths = resp.headers.getlist("Content-Length")
+    encodings = resp.headers.getlist("Transfer-Encoding")
+    if encodings and ([e.strip().lower() for e in encodings] != ["chunked"] or lengths):
+        raise ProtocolError(f"unusable Transfer-Encoding {', '.join(encodings)[:60]!r}")
+    values = {v.strip() for value in lengths for v in value.split(",")}
+    if values and (len(values) > 1 or not all(_CONTENT_LENGTH.fullmatch(v) for v in values)):
+        raise ProtocolError(f"invalid Content-Length {', '.join(lengths)[:60]!r}")
+    if status < 200 or status in (204, 304):
+        return b"", False  # no body by the rules; whatever the server sent, do not reuse
+    cap = limit if status == 200 else MAX_ERROR_BODY
+    declared = int(values.pop()) if values else None
+    if status == 200 and declared is not None and declared > cap:
+        raise ResponseTooLarge(f"{what}: {declared} bytes is more than the {cap} allowed")
+    data = bytearray()
+    for chunk in resp.stream(READ_SIZE):
+        data += chunk
+        if len(data) > cap:
+            if status == 200:
+                raise ResponseTooLarge(f"{what}: more than the {cap} bytes allowed")
+            return bytes(data[:cap]), False
+    return bytes(data), declared is not None or bool(encodings)
+
+
+def _translate(exc: BaseException, server: _Server, path: str) -> TrustError:
+    """A urllib3 or socket failure as the error trustbuild reports, naming the server (and
+    the proxy, without its credentials)."""
+    hostport = server.hostport
+    reason: BaseException = exc
+    while isinstance(reason, MaxRetryError) and reason.reason is not None:
+        reason = reason.reason
+    via = server.route.proxy
+    if isinstance(reason, Urllib3ProxyError) and via is not None:
+        cause = reason.original_error if isinstance(reason.original_error, BaseException) \
+            else reason
+        return ProxyError(_scrub(f"the proxy {via.url} failed the connection to {hostport}: "
+                                 f"{_reason(cause)}", via), server=hostport)
+    if isinstance(reason, SSLError | ssl.SSLError):
+        return TLSError(f"TLS failure talking to {hostport}: {_reason(reason)}",
+                        server=hostport)
+    if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError
+                  | EmptyPoolError) and not isinstance(reason, NewConnectionError):
+        return RequestTimeout(f"{hostport} did not answer in time ({_reason(reason)})",
+                              server=hostport)
+    if isinstance(reason, ProtocolError):
+        text = _reason(reason)
+        if "IncompleteRead" in text or "prematurely" in text or "Connection broken" in text:
+            return NetworkError(f"https://{hostport}{path}: incomplete response: {text}",
+                                server=hostport)
+        return NetworkError(f"https://{hostport}{path}: malformed response: {text}",
+                            server=hostport)
+    if isinstance(reason, ValueError | OverflowError):
+        return NetworkError(f"refusing to send a request to {hostport}: {reason}",
+                            server=hostport)
+    return NetworkError(_scrub(f"cannot reach {hostport}: {_reason(reason)}", via),
+                        server=hostport)
+
+
+def _scrub(message: str, via: proxy.Proxy | None) -> str:
+    if via is not None and via.password:
+        message = message.replace(via.password, "***")
+    return message
 
 
 def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
+    """The innermost explanation of a failure, without urllib3's object reprs."""
+    while True:
+        inner = getattr(exc, "reason", None) or getattr(exc, "original_error", None)
+        if not isinstance(inner, BaseException) or inner is exc:
+            break
+        exc = inner
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, NewConnectionError):
+        return str(exc).rpartition(": ")[2] or str(exc)
+    if isinstance(exc, ProtocolError) and len(exc.args) > 1 \
+            and isinstance(exc.args[1], BaseException):
+        return f"{exc.args[0]} {exc.args[1]!r}"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _check_status(resp: _Response, url: str) -> bytes:
+    status = resp.status
+    if status == 200:
+        return resp.body
+    if status == 404:
+        raise NotFoundError(f"{url}: not found")
+    if status in (401, 403):
+        raise AuthenticationError(f"{url}: the server refused access ({status})")
+    detail = resp.body[:200].decode(errors="replace").strip()
+    raise ServerError(f"{url}: the server answered {status}" +
+                      (f": {detail}" if detail else ""))
+
+
+def _host_and_port(hostport: str) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(f"https://{hostport}")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise NetworkError(f"{hostport}: not a usable host and port") from None
+    if not parts.hostname:
+        raise NetworkError(f"{hostport}: not a usable host and port")
+    return parts.hostname, port
+
+
+def _realm(realm: str) -> urllib.parse.SplitResult:
+    parts = urllib.parse.urlsplit(realm)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme != "https" or not parts.hostname or port == -1:
+        raise AuthenticationError(f"the token realm {realm[:200]!r} is not a usable https URL")
+    return parts
+
+
+def _ssl_context(tls: ServerTLS | None, directory: Path) -> tuple[ssl.SSLContext, str]:
+    """The context for one server, and a description of its CA for the log."""
+    if tls is not None and (tls.ca or tls.client_cert):
+        cas = [tls.ca] if tls.ca else []
+        pairs = [(tls.client_cert, tls.client_key)] if tls.client_cert and tls.client_key \
+            else []
+        where = f"the policy ({tls.source})"
+    else:
+        cas = sorted(directory.glob("*.crt")) if directory.is_dir() else []
+        certs = sorted(directory.glob("*.cert")) if directory.is_dir() else []
+        for cert in certs:
+            if not cert.with_suffix(".key").exists():
+                raise TLSError(f"client certificate {cert} has no key {cert.stem}.key")
+        pairs = [(c, c.with_suffix(".key")) for c in certs]
+        where = str(directory)
+    # PROTOCOL_TLS_CLIENT verifies the chain and the host name, like the default context.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if cas else ssl.create_default_context()
+    try:
+        for ca in cas:
+            context.load_verify_locations(cafile=str(ca))
+        for cert, key in pairs:
+            context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSError(f"cannot load the TLS files in {where}: {exc}") from None
+    described = ", ".join(str(ca) for ca in cas) or "the system store"
+    if pairs:
+        described += f"; client certificate {pairs[0][0]}"
+    return context, described
+
+
+def _basic(username: str, password: str) -> str:
+    return base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def _token_from(resp: _Response, realm: str) -> _Token:
+    status, body = resp.status, resp.body
+    if status in (401, 403):
+        raise AuthenticationError(f"the token service {realm} refused the credentials")
+    if status != 200:
+        raise AuthenticationError(f"the token service {realm} answered {status}")
+    try:
+        data = json.loads(body)
+        value = data.get("token") or data.get("access_token")
+        expires_in = float(data.get("expires_in") or 60)
+    except (ValueError, AttributeError, TypeError, OverflowError):
+        raise AuthenticationError(f"the token service {realm} sent no token") from None
+    if not isinstance(value, str) or not value:
+        raise AuthenticationError(f"the token service {realm} sent no token")
+    if not value.isprintable() or not value.isascii():
+        raise AuthenticationError(f"the token service {realm} sent an unusable token")
+    lifetime = min(max(expires_in - 5, 1), 3600) if expires_in == expires_in else 1
+    return _Token(value, time.monotonic() + lifetime)
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
