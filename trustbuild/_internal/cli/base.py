@@ -37,6 +37,12 @@ BUILDX = OwnFlag("buildx", False, "run `docker buildx build` instead of `docker 
 OUTPUT = OwnFlag("output", True, "write FILE instead of standard output", short="o",
                  metavar="FILE")
 HELP = OwnFlag("help", False, "show this help", short="h")
+LOCKED = OwnFlag("locked", False, "use the digests in the lock file (trustbuild.lock.json "
+                 "beside the Dockerfile); online, first confirm trust data still signs each")
+LOCK_FILE = OwnFlag("lock-file", True, "the lock file for --locked (implies --locked)",
+                    metavar="FILE")
+LOCK_OUTPUT = OwnFlag("output", True, "write the lock to FILE (default: trustbuild.lock.json "
+                      "beside the Dockerfile)", short="o", metavar="FILE")
 
 RAW_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True,
             "help_option_names": []}
@@ -152,6 +158,14 @@ class DockerStyle:
         except Exception as exc:  # a bug: say so, fail closed
             fail(exc, fmt=_json_if_asked(args, fmt), command=self.name, verbose=verbose)
         finish(code)
+
+
+def locked_option(cmd: BuildCommand) -> bool | str:
+    """``--locked`` / ``--lock-file FILE``, as the library takes them."""
+    lock_file = cmd.own_value("lock-file")
+    if lock_file:
+        return lock_file
+    return cmd.has_own("locked")
 
 
 def _json_if_asked(args: Sequence[str], parsed: str) -> str:

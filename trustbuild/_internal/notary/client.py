@@ -60,6 +60,11 @@ class TrustedDigest:
     server: str
     offline: bool = False  # answered from the local cache alone (offline mode)
     notes: tuple[str, ...] = ()  # what else the answer rests on (grace periods, policy)
+    # The signing role's metadata (targets/releases.json or targets.json): the IDs of the
+    # keys whose signatures on it verify, its version and its expiry.
+    key_ids: tuple[str, ...] = ()
+    role_version: int = 0
+    role_expires: datetime | None = None
 
     @property
     def pinned(self) -> ImageReference:
@@ -224,8 +229,11 @@ class TrustClient:
                 notes.append(f"signed by {', '.join(rule.signers)} as {rule.source} requires")
         if self.offline:
             notes.append("answered offline from the local trust cache")
+        with self._lock_for(self.server(ref), ref.name):
+            key_ids, version, expires = _signing_evidence(repo, target.role)
         return TrustedDigest(ref, repo.gun, target.tag, target.digest, target.size,
-                             target.role, repo.expires(), server, self.offline, tuple(notes))
+                             target.role, repo.expires(), server, self.offline, tuple(notes),
+                             key_ids, version, expires)
 
     @staticmethod
     def _signed_digest(repo: TrustedRepository, ref: ImageReference) -> SignedTarget:
@@ -430,6 +438,17 @@ def _require_signers(repo: TrustedRepository, target: SignedTarget,
             raise PolicyRefusal(f"{role_name} is not signed by key(s) "
                                 f"{', '.join(sorted(missing))}, which {rule.source} requires",
                                 gun=repo.gun, server=repo.server)
+
+
+def _signing_evidence(repo: TrustedRepository, role_name: str
+                      ) -> tuple[tuple[str, ...], int, datetime | None]:
+    """Key IDs (as the role's signatures name them) whose signatures verify, version and
+    expiry of the role that signed a target."""
+    role = repo.role(role_name)
+    if role is None:
+        return (), 0, None
+    listed = {sig.keyid for sig in role.envelope.signatures}
+    return tuple(sorted(listed & repo.signed_key_ids(role_name))), role.version, role.expires
 
 
 def _as_reference(reference: str | ImageReference) -> ImageReference:
