@@ -67,6 +67,7 @@ from trustbuild._internal.runner import (
     pinned_copy,
     run_docker,
 )
+from trustbuild._internal.scan import ScanReport
 from trustbuild.errors import (
     DockerfileError,
     ExecutionError,
@@ -383,6 +384,40 @@ def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, request: 
             f"image's config pulls {pull.reference}, which trustbuild cannot pin; refusing "
             "to build (use a base image without such triggers)", pull.line,
             path=source.display)
+
+
+def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
+         build_args: Mapping[str, str] | None = None, builder: Builder | str | None = None,
+         docker: str | None = None, client: TrustClient | None = None,
+         config: str | None = None, offline: bool = False,
+         env: Mapping[str, str] | None = None) -> ScanReport:
+    """``trustbuild scan``: find the Dockerfiles under *paths* (``.gitignore`` and
+    *exclude* patterns skip files) and check each as :func:`check` would, its directory
+    being its build context; every distinct image is resolved once for the whole run.  No
+    Dockerfile found raises :class:`trustbuild.errors.UsageError`."""
+    from trustbuild._internal.policy import load
+    from trustbuild._internal.scan import find_dockerfiles, scan_files
+
+    env = dict(os.environ if env is None else env)
+    chosen = decide_builder(builder, docker=docker, env=env)
+    files = find_dockerfiles(list(paths) or ["."], exclude)
+    if not files:
+        raise UsageError(f"scan: no Dockerfile under {', '.join(paths) or '.'} (looked for "
+                         "Dockerfile, Containerfile, *.Dockerfile and Dockerfile.*, outside "
+                         "what .gitignore and --exclude skip)")
+    clients: dict[tuple[str, ...], TrustClient] = {}
+
+    def client_for(context: Path) -> TrustClient:
+        if client is not None:
+            return client
+        policy = load(config=config, context=str(context), env=env)
+        key = tuple(policy.files)  # one client (and one resolve_many) per policy
+        if key not in clients:
+            clients[key] = TrustClient(env=env, offline=offline, policy=policy)
+        return clients[key]
+
+    return scan_files(files, builder=chosen, build_args=dict(build_args or {}),
+                      client_for=client_for, paths=list(paths))
 
 
 @dataclass(frozen=True, slots=True)

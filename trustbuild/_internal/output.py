@@ -14,6 +14,7 @@ from trustbuild.errors import DockerfileError, TrustbuildError, TrustError
 if TYPE_CHECKING:
     from trustbuild._internal.dockerfile import ImagePull
     from trustbuild._internal.notary.inspection import RepositoryReport
+    from trustbuild._internal.scan import ScanReport
     from trustbuild.api import InspectResult, LockResult, RefsReport
 
 SCHEMA_VERSION = 1
@@ -187,6 +188,70 @@ def lock_summary(result: LockResult) -> str:
     allowed = len(result.report.allowed)
     unlocked = f"; {allowed} allowed without trust data, not locked" if allowed else ""
     return f"{result.lock_file} {state}: {count} images, {detail}{unlocked}"
+
+
+# -- scan ----------------------------------------------------------------------------------
+
+def scan_text(report: ScanReport, *, quiet: bool = False) -> str:
+    """One line per image per Dockerfile (``path:line``, status, reference, digest or why),
+    one per Dockerfile that could not be checked, then the summary."""
+    lines = []
+    for scanned in report.files:
+        if scanned.error is not None:
+            line = getattr(scanned.error, "line", 0)
+            where = f"{scanned.dockerfile}:{line}" if line else scanned.dockerfile
+            lines.append(f"{where}: error: {scanned.error.message}")
+            continue
+        assert scanned.report is not None
+        for verdict in scanned.report.verdicts:
+            if quiet and verdict.status is Status.TRUSTED:
+                continue
+            lines.append(f"{scanned.dockerfile}:{verdict.pull.line}: "
+                         f"{verdict_line(verdict, scanned.report.mode)}")
+    return "\n".join([*lines, scan_summary(report)])
+
+
+def scan_summary(report: ScanReport) -> str:
+    counts: dict[str, int] = {}
+    for scanned in report.files:
+        if scanned.report is None:
+            counts["Dockerfile errors"] = counts.get("Dockerfile errors", 0) + 1
+            continue
+        for verdict in scanned.report.verdicts:
+            counts[verdict.status.value] = counts.get(verdict.status.value, 0) + 1
+    failing = sum(1 for f in report.files if f.exit_code != 0)
+    detail = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+    return (f"scanned {len(report.files)} Dockerfiles ({failing} failing), "
+            f"{report.images} distinct images: {detail or 'no images'} "
+            f"({report.builder.value} builder)")
+
+
+def scan_json(report: ScanReport) -> dict[str, object]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "builder": report.builder.value,
+        "ok": report.ok,
+        "exit_code": report.exit_code,
+        "images": report.images,
+        "files": [{
+            "dockerfile": f.dockerfile,
+            "exit_code": f.exit_code,
+            "ok": f.exit_code == 0,
+            "mode": f.report.mode if f.report is not None else None,
+            "images": [verdict_json(v) for v in f.report.verdicts] if f.report else [],
+            "warnings": list(f.report.warnings) if f.report else [],
+            "error": error_fields(f.error),
+        } for f in report.files],
+    }
+
+
+def scan_sarif(report: ScanReport) -> dict[str, object]:
+    """SARIF 2.1.0 (``sarif``), file paths relative to the current directory."""
+    import pathlib
+
+    from trustbuild._internal.sarif import sarif_document
+
+    return sarif_document(report, pathlib.Path.cwd())
 
 
 # -- refs ----------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ COMMANDS: dict[str, Entry] = {
                  "Write the Dockerfile pinned to signed digests."),
     "lock": Entry("trustbuild._internal.cli.lock",
                   "Write the signed digest of every image a build pulls to a lock file."),
+    "scan": Entry("trustbuild._internal.cli.scan",
+                  "Check every Dockerfile under the given paths in one run (text, JSON, "
+                  "SARIF)."),
     "refs": Entry("trustbuild._internal.cli.refs",
                   "List the images a build would pull.  No network."),
     "inspect": Entry("trustbuild._internal.cli.inspect",
