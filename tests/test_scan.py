@@ -190,6 +190,12 @@ def test_scan_sarif(env: dict[str, str | None], tmp_path: Path) -> None:
         ("no-trust-data", "unsigned/app.Dockerfile", 2)])
     # stdout by default, and the same document
     assert json.loads(scan("--format", "sarif", env=env, cwd=root).out) == document
+    # GitLab's Code Quality report: the same findings
+    quality = json.loads(scan("--format", "codequality", env=env, cwd=root).out)
+    assert sorted((q["check_name"], q["location"]["path"], q["location"]["lines"]["begin"])
+                  for q in quality) == located
+    assert all(q["severity"] in ("critical", "major") and len(q["fingerprint"]) == 64
+               and q["description"] for q in quality)
 
 
 def test_scan_build_args_and_paths(env: dict[str, str | None], tmp_path: Path) -> None:

@@ -335,6 +335,7 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
     if cmd.file == "-" and stdin is None:
         stdin = sys.stdin.buffer.read()
     request = request_from(cmd, env)
+    report: CheckReport
     if locked is not False:
         source, report = locked_check_request(request, builder, client, stdin,
                                               _lock_file(locked), gate=False)

@@ -245,13 +245,18 @@ def scan_json(report: ScanReport) -> dict[str, object]:
     }
 
 
-def scan_sarif(report: ScanReport) -> dict[str, object]:
-    """SARIF 2.1.0 (``sarif``), file paths relative to the current directory."""
+def scan_document(report: ScanReport, fmt: str) -> object:
+    """``json``, ``sarif`` (SARIF 2.1.0, paths relative to the current directory) or
+    ``codequality`` (GitLab Code Quality)."""
     import pathlib
 
-    from trustbuild._internal.sarif import sarif_document
+    from trustbuild._internal import sarif
 
-    return sarif_document(report, pathlib.Path.cwd())
+    if fmt == "sarif":
+        return sarif.sarif_document(report, pathlib.Path.cwd())
+    if fmt == "codequality":
+        return sarif.code_quality(report)
+    return scan_json(report)
 
 
 # -- refs ----------------------------------------------------------------------------------

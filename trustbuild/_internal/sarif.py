@@ -1,5 +1,6 @@
-"""A scan as SARIF 2.1.0, for GitHub code scanning and GitLab: one result per refused or
-unverifiable image, at its Dockerfile line, and one per Dockerfile that cannot be read.
+"""A scan for code review tools: SARIF 2.1.0 (GitHub code scanning, and any SARIF viewer)
+and GitLab's Code Quality report, with one finding per refused or unverifiable image at its
+Dockerfile line, and one per Dockerfile that cannot be read.
 
 Called by ``output`` (the one place that formats); pure.
 """
@@ -92,6 +93,26 @@ def sarif_document(report: ScanReport, cwd: Path) -> dict[str, Any]:
             "results": results,
         }],
     }
+
+
+def code_quality(report: ScanReport) -> list[dict[str, Any]]:
+    """GitLab's Code Quality report (``artifacts:reports:codequality``), which merge
+    requests show; GitLab does not read SARIF there."""
+    issues = []
+    for scanned in report.files:
+        for result in _file_results(scanned):
+            rule = RULES[result["ruleIndex"]]
+            region = result["locations"][0]["physicalLocation"]["region"]
+            issues.append({
+                "description": result["message"]["text"],
+                "check_name": rule.id,
+                "fingerprint": result["partialFingerprints"]["trustbuild/v1"],
+                "severity": "minor" if result["level"] == "warning" else
+                "critical" if rule.severity else "major",
+                "location": {"path": scanned.dockerfile,
+                             "lines": {"begin": region["startLine"]}},
+            })
+    return issues
 
 
 def _rule_json(rule: Rule) -> dict[str, Any]:

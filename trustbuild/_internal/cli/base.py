@@ -41,8 +41,9 @@ LOCKED = OwnFlag("locked", False, "use the digests in the lock file (trustbuild.
                  "beside the Dockerfile); online, first confirm trust data still signs each")
 LOCK_FILE = OwnFlag("lock-file", True, "the lock file for --locked (implies --locked)",
                     metavar="FILE")
-SCAN_FORMAT = OwnFlag("format", True, "text (default), json or sarif (SARIF 2.1.0)",
-                     metavar="FORMAT", choices=("text", "json", "sarif"))
+SCAN_FORMAT = OwnFlag("format", True, "text (default), json, sarif (SARIF 2.1.0) or "
+                     "codequality (GitLab)", metavar="FORMAT",
+                     choices=("text", "json", "sarif", "codequality"))
 SCAN_OUTPUT = OwnFlag("output", True, "write the report to FILE instead of standard output",
                       short="o", metavar="FILE")
 EXCLUDE = OwnFlag("exclude", True, "skip what GLOB matches (gitignore syntax, relative to each "

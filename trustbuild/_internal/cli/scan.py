@@ -60,8 +60,7 @@ def command(paths: tuple[str, ...], format: str | None, output: str | None,
         if fmt == "text":
             text = formats.scan_text(report)
         else:
-            document = formats.scan_json(report) if fmt == "json" else formats.scan_sarif(report)
-            text = formats.to_json(document)
+            text = formats.to_json(formats.scan_document(report, fmt))
         streams = Streams()
         if target is None or target == "-":
             streams.out(text)
