@@ -48,3 +48,12 @@ def bench(session: nox.Session) -> None:
     session.install("--force-reinstall", "--no-deps", ".")
     session.install(".")
     session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_scan(session: nox.Session) -> None:
+    """``trustbuild scan`` of 500 Dockerfiles against ``check`` of one and ``check`` per file,
+    and its peak memory, on the local stack (benchmarks/scan.py; not part of tests)."""
+    session.install("--force-reinstall", "--no-deps", ".")
+    session.install(".")
+    session.run("python", "benchmarks/scan.py", *session.posargs)
