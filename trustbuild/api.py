@@ -396,7 +396,7 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
     *exclude* patterns skip files) and check each as :func:`check` would, its directory
     being its build context; every distinct image is resolved once for the whole run.  No
     Dockerfile found raises :class:`trustbuild.errors.UsageError`."""
-    from trustbuild._internal.policy import load
+    from trustbuild._internal.policy import PROJECT_FILE, load
     from trustbuild._internal.scan import find_dockerfiles, scan_files
 
     env = dict(os.environ if env is None else env)
@@ -407,11 +407,17 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
                          "Dockerfile, Containerfile, *.Dockerfile and Dockerfile.*, outside "
                          "what .gitignore and --exclude skip)")
     clients: dict[tuple[str, ...], TrustClient] = {}
+    shared = None  # the policy of every context without a project file of its own
 
     def client_for(context: Path) -> TrustClient:
+        nonlocal shared
         if client is not None:
             return client
-        policy = load(config=config, context=str(context), env=env)
+        if (context / PROJECT_FILE).is_file():
+            policy = load(config=config, context=str(context), env=env)
+        else:
+            shared = shared or load(config=config, context=None, env=env)
+            policy = shared
         key = tuple(policy.files)  # one client (and one resolve_many) per policy
         if key not in clients:
             clients[key] = TrustClient(env=env, offline=offline, policy=policy)

@@ -46,19 +46,24 @@ def is_dockerfile(name: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Rules:
-    """The ignore patterns of one directory (relative to *base*)."""
+    """The ignore patterns of one directory; paths are absolute, with forward slashes."""
 
-    base: Path
+    base: str  # the directory, ending in "/"
     spec: pathspec.GitIgnoreSpec
 
-    def decides(self, path: Path, is_dir: bool) -> bool | None:
+    def decides(self, path: str, is_dir: bool) -> bool | None:
         """True: ignored; False: re-included by a negation; None: no pattern matches."""
-        try:
-            relative = path.relative_to(self.base).as_posix()
-        except ValueError:
+        if not path.startswith(self.base):
             return None
-        result = self.spec.check_file(relative + "/" if is_dir else relative)
-        return result.include
+        relative = path[len(self.base):]
+        return self.spec.check_file(relative + "/" if is_dir else relative).include
+
+
+def _rules(base: Path, lines: Sequence[str]) -> _Rules | None:
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    if not spec.patterns:
+        return None
+    return _Rules(base.as_posix().rstrip("/") + "/", spec)
 
 
 def _read_rules(base: Path, file: Path) -> _Rules | None:
@@ -66,7 +71,7 @@ def _read_rules(base: Path, file: Path) -> _Rules | None:
         lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    return _Rules(base, pathspec.GitIgnoreSpec.from_lines(lines))
+    return _rules(base, lines)
 
 
 def _repository_root(start: Path) -> Path | None:
@@ -87,13 +92,13 @@ def find_dockerfiles(paths: Sequence[str], excludes: Sequence[str] = ()) -> list
             continue
         if not root.is_dir():
             raise UsageError(f"scan: {text}: no such file or directory")
-        exclude = _Rules(root.absolute(), pathspec.GitIgnoreSpec.from_lines(excludes))
+        exclude = _rules(root.absolute(), excludes)
         for path in _walk(root, exclude):
             found[path] = None
     return sorted(found, key=lambda p: p.as_posix())
 
 
-def _walk(root: Path, exclude: _Rules) -> Iterator[Path]:
+def _walk(root: Path, exclude: _Rules | None) -> Iterator[Path]:
     absolute = root.absolute()
     repository = _repository_root(absolute)
     inherited: list[_Rules] = []  # shallowest first
@@ -107,12 +112,12 @@ def _walk(root: Path, exclude: _Rules) -> Iterator[Path]:
             rules = _read_rules(directory, directory / ".gitignore")
             if rules is not None:
                 inherited.append(rules)
-    yield from _walk_dir(root, absolute, inherited, exclude)
+    yield from _walk_dir(root, absolute.as_posix(), inherited, exclude)
 
 
-def _walk_dir(directory: Path, absolute: Path, inherited: list[_Rules],
-              exclude: _Rules) -> Iterator[Path]:
-    rules = _read_rules(absolute, absolute / ".gitignore")
+def _walk_dir(directory: Path, absolute: str, inherited: list[_Rules],
+              exclude: _Rules | None) -> Iterator[Path]:
+    rules = _read_rules(Path(absolute), Path(absolute, ".gitignore"))
     active = [*inherited, rules] if rules is not None else inherited
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -121,17 +126,19 @@ def _walk_dir(directory: Path, absolute: Path, inherited: list[_Rules],
         return
     for entry in entries:
         is_dir = entry.is_dir(follow_symlinks=False)
-        if entry.name == ".git" or _ignored(absolute / entry.name, is_dir, active, exclude):
+        if not is_dir and not is_dockerfile(entry.name):
+            continue
+        path = f"{absolute}/{entry.name}"
+        if entry.name == ".git" or _ignored(path, is_dir, active, exclude):
             continue
         if is_dir:
-            yield from _walk_dir(directory / entry.name, absolute / entry.name, active,
-                                 exclude)
-        elif is_dockerfile(entry.name) and entry.is_file():
+            yield from _walk_dir(directory / entry.name, path, active, exclude)
+        elif entry.is_file():
             yield directory / entry.name
 
 
-def _ignored(path: Path, is_dir: bool, rules: list[_Rules], exclude: _Rules) -> bool:
-    if exclude.decides(path, is_dir):
+def _ignored(path: str, is_dir: bool, rules: list[_Rules], exclude: _Rules | None) -> bool:
+    if exclude is not None and exclude.decides(path, is_dir):
         return True
     for level in reversed(rules):  # the deepest .gitignore that says something decides
         decision = level.decides(path, is_dir)
