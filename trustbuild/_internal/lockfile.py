@@ -29,6 +29,7 @@ from trustbuild.errors import (
     InvalidReferenceError,
     LockfileError,
     LockMismatch,
+    NoTrustData,
     Reason,
     TrustError,
 )
@@ -378,13 +379,14 @@ def _locked_verdict(verdict: ImageVerdict, entry: LockEntry | None, lock_file: s
 
 def answers_from_lock(lock: Lock, references: Iterable[str], lock_file: str
                       ) -> dict[str, TrustedDigest | TrustError]:
-    """Offline answers: each reference's locked digest, as if trust data had said so; a
-    reference the lock does not list is refused."""
+    """Offline answers: each reference's locked digest, as if trust data had said so.  A
+    reference the lock does not list has no trust data here (so only a policy exception can
+    let it through)."""
     answers: dict[str, TrustedDigest | TrustError] = {}
     for text in references:
         entry = lock.entry(text)
         if entry is None:
-            answers[text] = LockMismatch(
+            answers[text] = NoTrustData(
                 f"{text} is not in {lock_file}, and offline nothing else can vouch for it: "
                 "run `trustbuild lock` online", reason=Reason.NOT_LOCKED)
             continue
