@@ -58,3 +58,12 @@ def soak(session: nox.Session) -> None:
     examples = session.env.get("TRUSTBUILD_DIFF_EXAMPLES", "2000")
     session.run("pytest", "tests/test_differential.py", "-q", "--hypothesis-show-statistics",
                 *session.posargs, env={"TRUSTBUILD_DIFF_EXAMPLES": examples})
+
+
+@nox.session(python=PYTHON)
+def bench_scan(session: nox.Session) -> None:
+    """``trustbuild scan`` of 500 Dockerfiles against ``check`` of one and ``check`` per file,
+    and its peak memory, on the local stack (benchmarks/scan.py; not part of tests)."""
+    session.install("--force-reinstall", "--no-deps", ".")
+    session.install(".")
+    session.run("python", "benchmarks/scan.py", *session.posargs)

@@ -10,19 +10,24 @@ from __future__ import annotations
 from trustbuild._internal.dockerfile import ImagePull
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
 from trustbuild._internal.dockerfile.readers import ReaderChoice
+from trustbuild._internal.lockfile import Lock, LockEntry
 from trustbuild._internal.notary.client import TrustClient, TrustedDigest
 from trustbuild._internal.notary.inspection import RepositoryReport
 from trustbuild._internal.plan import CheckReport, ImageVerdict, Status
+from trustbuild._internal.scan import ScannedFile, ScanReport
 from trustbuild._version import __version__
 from trustbuild.api import (
     BuildResult,
     InspectResult,
+    LockResult,
     RefsReport,
     build,
     check,
     inspect,
+    lock,
     pin,
     refs,
+    scan,
     trust_client,
 )
 
@@ -32,10 +37,15 @@ __all__ = [
     "ImagePull",
     "ImageVerdict",
     "InspectResult",
+    "Lock",
+    "LockEntry",
+    "LockResult",
     "PinnedDockerfile",
     "ReaderChoice",
     "RefsReport",
     "RepositoryReport",
+    "ScanReport",
+    "ScannedFile",
     "Status",
     "TrustClient",
     "TrustedDigest",
@@ -43,7 +53,9 @@ __all__ = [
     "build",
     "check",
     "inspect",
+    "lock",
     "pin",
     "refs",
+    "scan",
     "trust_client",
 ]

@@ -20,8 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trustbuild._internal.builder_detection import builder_of, detect_reader
@@ -35,6 +37,20 @@ from trustbuild._internal.docker_args import parse as parse_docker_args
 from trustbuild._internal.dockerfile import ImagePull, analyse
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
 from trustbuild._internal.dockerfile.readers import ReaderChoice, reader_named
+from trustbuild._internal.lockfile import (
+    LOCK_FILE,
+    Lock,
+    LockChange,
+    LockedReport,
+    answers_from_lock,
+    apply_lock,
+    dockerfile_key,
+    dumps,
+    lock_from,
+    relock,
+    require_dockerfile,
+)
+from trustbuild._internal.lockfile import parse as parse_lock
 from trustbuild._internal.notary.client import TrustClient
 from trustbuild._internal.notary.inspection import RepositoryReport
 from trustbuild._internal.plan import (
@@ -53,10 +69,13 @@ from trustbuild._internal.runner import (
     pinned_copy,
     run_docker,
 )
+from trustbuild._internal.scan import ScanReport
 from trustbuild.errors import (
     DockerfileError,
+    ExecutionError,
     ExitCode,
     InvalidReferenceError,
+    LockfileError,
     TrustError,
     UsageError,
 )
@@ -134,13 +153,18 @@ def check(path: str = ".", *, dockerfile: str | None = None,
           platforms: Sequence[str] = (), builder_rules: str | None = None,
           docker: str | None = None, client: TrustClient | None = None,
           config: str | None = None, offline: bool = False,
-          env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> CheckReport:
+          env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+          locked: bool | str = False) -> CheckReport:
     """Check a build without running it: ``trustbuild check``.  Untrusted images are
     verdicts in the report, not exceptions.  Without a *client*, one is made with the policy
-    of *config*, the project and the user."""
+    of *config*, the project and the user.  *locked* (True, or the lock file's path): hold
+    the build to its lock, as ``check --locked``."""
     request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
     reader = decide_reader(builder_rules, docker=docker, env=env)
     client = client or trust_client(path, config=config, offline=offline, env=env)
+    if locked is not False:
+        return locked_check_request(request, reader, client, stdin, _lock_file(locked),
+                                    gate=True)[1]
     return check_request(request, reader, client, stdin)[1]
 
 
@@ -151,19 +175,139 @@ def check_request(request: BuildRequest, reader: ReaderChoice, client: TrustClie
                                     client.resolve_many, client.policy, reader)
 
 
+def _lock_file(locked: bool | str) -> str | None:
+    return locked if isinstance(locked, str) else None
+
+
+def lock_path(source: Dockerfile, lock_file: str | None = None) -> Path:
+    """The lock of *source*: *lock_file*, else ``trustbuild.lock.json`` beside it."""
+    if source.path is None:
+        raise UsageError("a Dockerfile on standard input (-f -) has no lock: give its path "
+                         "with -f")
+    return Path(lock_file) if lock_file else source.path.parent / LOCK_FILE
+
+
+def read_lock(path: Path, source: Dockerfile) -> Lock:
+    """The lock at *path*, which must be *source*'s."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LockfileError(f"no lock file {path}: run `trustbuild lock` to write it") from None
+    except OSError as exc:
+        raise LockfileError(f"cannot read the lock file {path}: {exc.strerror or exc}"
+                            ) from None
+    lock = parse_lock(data, str(path))
+    require_dockerfile(lock, _dockerfile_key(source, path), str(path))
+    return lock
+
+
+def _dockerfile_key(source: Dockerfile, lock: Path) -> str:
+    assert source.path is not None
+    return dockerfile_key(os.path.abspath(source.path), os.path.abspath(lock.parent))
+
+
+def locked_check_request(request: BuildRequest, reader: ReaderChoice, client: TrustClient,
+                         stdin: bytes | None, lock_file: str | None, *, gate: bool
+                         ) -> tuple[Dockerfile, LockedReport]:
+    """The check held to the lock: online, trust data must still sign each locked digest;
+    offline (the client's), the lock's digests are used as they are.  With *gate*, a lock
+    entry the build no longer pulls fails the check too."""
+    source = read_dockerfile(request.context, request.dockerfile, stdin)
+    path = lock_path(source, lock_file)
+    lock = read_lock(path, source)
+    label = str(path)
+    offline = client.offline
+    if offline:
+        log.info("offline: the digests in %s are used without asking a trust server", label)
+    resolve = (lambda refs: answers_from_lock(lock, refs, label)) if offline \
+        else client.resolve_many
+    report = check_dockerfile(source, options_for(request, reader, client.policy), resolve,
+                              client.policy, reader)
+    return source, apply_lock(report, lock, label, offline=offline, gate=gate)
+
+
+@dataclass(frozen=True, slots=True)
+class LockResult:
+    """``trustbuild lock``: the check it rests on, the lock file, the lock (None when the
+    check did not pass, and nothing was written), what changed, and whether the file was
+    written (an unchanged lock is left alone)."""
+
+    report: CheckReport
+    lock_file: str
+    lock: Lock | None = None
+    changes: list[LockChange] = field(default_factory=list)
+    written: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return ExitCode.OK if self.lock is not None else self.report.exit_code_enforced
+
+
+def lock(path: str = ".", *, dockerfile: str | None = None,
+         build_args: Mapping[str, str] | None = None, target: str | None = None,
+         platforms: Sequence[str] = (), builder_rules: str | None = None,
+         docker: str | None = None, client: TrustClient | None = None,
+         config: str | None = None, offline: bool = False,
+         env: Mapping[str, str] | None = None, output: str | None = None) -> LockResult:
+    """``trustbuild lock``: check the build, then write the signed digest of every image it
+    pulls to *output* (default ``trustbuild.lock.json`` beside the Dockerfile), keeping the
+    entries of an existing lock that are still signed the same way.  Nothing is written
+    unless every image is trusted (or allowed by the policy)."""
+    request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
+    chosen = decide_reader(builder_rules, docker=docker, env=env)
+    client = client or trust_client(path, config=config, offline=offline, env=env)
+    return lock_request(request, chosen, client, None, output)
+
+
+def lock_request(request: BuildRequest, reader: ReaderChoice, client: TrustClient,
+                 stdin: bytes | None, output: str | None) -> LockResult:
+    source, report = check_request(request, reader, client, stdin)
+    path = lock_path(source, output)
+    if not report.ok:
+        return LockResult(report, str(path))
+    old = read_lock(path, source) if path.exists() else None
+    merged, changes = relock(old, lock_from(report, _dockerfile_key(source, path)))
+    text = dumps(merged)
+    written = _write_if_changed(path, text)
+    return LockResult(report, str(path), merged, changes, written)
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Replace *path* in one step (a crash leaves the old lock or the new one, never half of
+    one), keeping its permissions."""
+    data = text.encode("utf-8")
+    try:
+        if path.exists() and path.read_bytes() == data:
+            return False
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",
+                                         delete=False) as handle:
+            handle.write(data)
+        os.chmod(handle.name, mode)
+        os.replace(handle.name, path)
+    except OSError as exc:
+        raise ExecutionError(f"cannot write the lock file {path}: {exc.strerror or exc}"
+                             ) from None
+    return True
+
+
 def pin(path: str = ".", *, dockerfile: str | None = None,
         build_args: Mapping[str, str] | None = None, target: str | None = None,
         platforms: Sequence[str] = (), builder_rules: str | None = None,
         docker: str | None = None, client: TrustClient | None = None,
         config: str | None = None, offline: bool = False,
-        env: Mapping[str, str] | None = None, stdin: bytes | None = None
-        ) -> PinnedDockerfile:
+        env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+        locked: bool | str = False) -> PinnedDockerfile:
     """The pinned Dockerfile (``trustbuild pin``).  Raises :class:`trustbuild.errors.Refused`
     or :class:`trustbuild.errors.TrustError` unless every image is trusted (or let through by
-    the policy)."""
-    return check(path, dockerfile=dockerfile, build_args=build_args, target=target,
-                 platforms=platforms, builder_rules=builder_rules, docker=docker, client=client,
-                 config=config, offline=offline, env=env, stdin=stdin).pinned()
+    the policy).  *locked*: pin to the lock's digests (``pin --locked``)."""
+    request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
+    reader = decide_reader(builder_rules, docker=docker, env=env)
+    client = client or trust_client(path, config=config, offline=offline, env=env)
+    if locked is not False:
+        return locked_check_request(request, reader, client, stdin, _lock_file(locked),
+                                    gate=False)[1].pinned()
+    return check_request(request, reader, client, stdin)[1].pinned()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,18 +328,20 @@ def request_from(cmd: BuildCommand, env: Mapping[str, str]) -> BuildRequest:
 def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = False,
           client: TrustClient | None = None, env: Mapping[str, str] | None = None,
           say: Say | None = None, stdin: bytes | None = None, config: str | None = None,
-          offline: bool = False) -> BuildResult:
+          offline: bool = False, locked: bool | str = False) -> BuildResult:
     """``trustbuild build``: check, then run docker on the pinned copy.  *argv* is docker
-    build's command line; *say* receives one line per image (default: standard error)."""
+    build's command line; *say* receives one line per image (default: standard error).
+    *locked*: build on the lock's digests (``build --locked``)."""
     return build_command(parse_docker_args(list(argv)), docker=docker, buildx=buildx,
                          client=client, env=env, say=say, stdin=stdin, config=config,
-                         offline=offline)
+                         offline=offline, locked=locked)
 
 
 def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool = False,
                   client: TrustClient | None = None, env: Mapping[str, str] | None = None,
                   say: Say | None = None, stdin: bytes | None = None,
-                  config: str | None = None, offline: bool = False) -> BuildResult:
+                  config: str | None = None, offline: bool = False,
+                  locked: bool | str = False) -> BuildResult:
     env = dict(os.environ if env is None else env)
     refuse_unsupported(cmd)
     binary = docker_binary(docker, env)
@@ -204,7 +350,12 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
     if cmd.file == "-" and stdin is None:
         stdin = sys.stdin.buffer.read()
     request = request_from(cmd, env)
-    source, report = check_request(request, reader, client, stdin)
+    report: CheckReport
+    if locked is not False:
+        source, report = locked_check_request(request, reader, client, stdin,
+                                              _lock_file(locked), gate=False)
+    else:
+        source, report = check_request(request, reader, client, stdin)
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     from trustbuild._internal import output
 
@@ -253,6 +404,46 @@ def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, request: 
             f"image's config pulls {pull.reference}, which trustbuild cannot pin; refusing "
             "to build (use a base image without such triggers)", pull.line,
             path=source.display)
+
+
+def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
+         build_args: Mapping[str, str] | None = None, builder_rules: str | None = None,
+         docker: str | None = None, client: TrustClient | None = None,
+         config: str | None = None, offline: bool = False,
+         env: Mapping[str, str] | None = None) -> ScanReport:
+    """``trustbuild scan``: find the Dockerfiles under *paths* (``.gitignore`` and
+    *exclude* patterns skip files) and check each as :func:`check` would, its directory
+    being its build context; every distinct image is resolved once for the whole run.  No
+    Dockerfile found raises :class:`trustbuild.errors.UsageError`."""
+    from trustbuild._internal.policy import PROJECT_FILE, load
+    from trustbuild._internal.scan import find_dockerfiles, scan_files
+
+    env = dict(os.environ if env is None else env)
+    chosen = decide_reader(builder_rules, docker=docker, env=env)
+    files = find_dockerfiles(list(paths) or ["."], exclude)
+    if not files:
+        raise UsageError(f"scan: no Dockerfile under {', '.join(paths) or '.'} (looked for "
+                         "Dockerfile, Containerfile, *.Dockerfile and Dockerfile.*, outside "
+                         "what .gitignore and --exclude skip)")
+    clients: dict[tuple[str, ...], TrustClient] = {}
+    shared = None  # the policy of every context without a project file of its own
+
+    def client_for(context: Path) -> TrustClient:
+        nonlocal shared
+        if client is not None:
+            return client
+        if (context / PROJECT_FILE).is_file():
+            policy = load(config=config, context=str(context), env=env)
+        else:
+            shared = shared or load(config=config, context=None, env=env)
+            policy = shared
+        key = tuple(policy.files)  # one client (and one resolve_many) per policy
+        if key not in clients:
+            clients[key] = TrustClient(env=env, offline=offline, policy=policy)
+        return clients[key]
+
+    return scan_files(files, reader=chosen, build_args=dict(build_args or {}),
+                      client_for=client_for, paths=list(paths))
 
 
 @dataclass(frozen=True, slots=True)

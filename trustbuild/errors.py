@@ -56,6 +56,8 @@ class Reason(enum.StrEnum):
     REPOSITORY_NOT_FOUND = "repository-not-found"  # the registry has no such repository
     REQUIRED_SIGNER = "required-signer"  # signed, not the way the policy requires
     LOCK_MISMATCH = "lock-mismatch"  # the lock and the trust data disagree
+    NOT_LOCKED = "not-locked"  # the build pulls an image its lock does not list
+    NOT_PULLED = "not-pulled"  # the lock lists an image the build no longer pulls
     EXPIRED = "expired"
     BAD_SIGNATURE = "bad-signature"
     ROOT_CHANGED = "root-changed"
@@ -103,6 +105,11 @@ class PolicyError(UsageError):
 
 class InvalidReferenceError(UsageError):
     """An image reference that docker's reference grammar rejects."""
+
+
+class LockfileError(UsageError):
+    """A lock file that cannot be used: not JSON, another schema version, a malformed entry,
+    or a lock written for another Dockerfile.  The message names the file and the entry."""
 
 
 # -- 3: the Dockerfile -----------------------------------------------------------------------
@@ -172,6 +179,13 @@ class Refused(TrustError):
 class NoTrustData(Refused):
     """The tag (or digest) is not signed in ``targets/releases`` or ``targets``, or the
     repository has no trust data at all."""
+
+
+class LockMismatch(Refused):
+    """The build and its lock disagree (``--locked``): a tag now signed for another digest,
+    an image the lock does not list, or (``check --locked``) one the build no longer pulls."""
+
+    reason = Reason.LOCK_MISMATCH
 
 
 class PolicyRefusal(Refused):

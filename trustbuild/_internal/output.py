@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from trustbuild._internal.lockfile import LockChange, LockedReport, unused_error
 from trustbuild._internal.plan import CheckReport, ImageVerdict, Status
 from trustbuild._internal.policy import format_duration
 from trustbuild.errors import DockerfileError, TrustbuildError, TrustError
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
     from trustbuild._internal.dockerfile import ImagePull
     from trustbuild._internal.notary.inspection import RepositoryReport
     from trustbuild._internal.policy import EffectivePolicy, Sourced
-    from trustbuild.api import InspectResult, RefsReport
+    from trustbuild._internal.scan import ScanReport
+    from trustbuild.api import InspectResult, LockResult, RefsReport
 
 SCHEMA_VERSION = 1
 
@@ -43,6 +45,9 @@ def verdict_line(verdict: ImageVerdict, mode: str = "enforce") -> str:
 def verdict_lines(report: CheckReport, *, quiet: bool = False) -> Iterator[str]:
     """What ``build`` says on standard error before docker runs (each line once)."""
     said: set[str] = set()
+    notice = lock_notice(report)
+    if notice:
+        yield f"trustbuild: {notice}"
     for verdict in report.verdicts:
         if quiet and verdict.status is Status.TRUSTED:
             continue
@@ -56,18 +61,37 @@ def check_summary(report: CheckReport) -> str:
     trusted = len(report.with_status(Status.TRUSTED))
     allowed = f", {len(report.allowed)} allowed by policy" if report.allowed else ""
     warn = "; warn mode: nothing enforced" if report.mode == "warn" else ""
+    locked = ""
+    if isinstance(report, LockedReport):
+        locked = f", held to {report.lock_file}"
+        if report.gate and report.unused:
+            locked += f" ({len(report.unused)} locked images no longer pulled)"
     return (f"{report.dockerfile}: {trusted} of {len(report.verdicts)} images trusted"
-            f"{allowed} (read as {report.reader.reader}{warn})")
+            f"{allowed}{locked} (read as {report.reader.reader}{warn})")
 
 
 def check_text(report: CheckReport, *, quiet: bool = False) -> str:
     lines = [verdict_line(v, report.mode) for v in report.verdicts
              if not (quiet and v.status is Status.TRUSTED)]
+    if isinstance(report, LockedReport):
+        if report.gate:
+            lines += [f"refused: {unused_error(e, report.lock_file)}" for e in report.unused]
+        notice = lock_notice(report)
+        if notice:
+            lines.insert(0, notice)
     return "\n".join([*lines, check_summary(report)])
 
 
+def lock_notice(report: CheckReport) -> str | None:
+    """What a locked check says first when it did not ask any trust server."""
+    if isinstance(report, LockedReport) and report.offline:
+        return (f"offline: using the digests in {report.lock_file} without asking any trust "
+                "server (not confirmed against trust data)")
+    return None
+
+
 def check_json(report: CheckReport) -> dict[str, object]:
-    return {
+    document: dict[str, object] = {
         "schema_version": SCHEMA_VERSION,
         "dockerfile": report.dockerfile,
         "reader": report.reader.to_json(),
@@ -78,6 +102,20 @@ def check_json(report: CheckReport) -> dict[str, object]:
         "images": [verdict_json(v) for v in report.verdicts],
         "warnings": list(report.warnings),
     }
+    if isinstance(report, LockedReport):
+        images = document["images"]
+        assert isinstance(images, list)
+        for image in images:
+            image["locked_digest"] = report.locked.get(image["reference"])
+        document["lock"] = {
+            "file": report.lock_file,
+            "offline": report.offline,
+            "not_pulled": [{"reference": e.reference, "digest": e.digest,
+                            "reason": "not-pulled",
+                            "message": str(unused_error(e, report.lock_file))}
+                           for e in report.unused],
+        }
+    return document
 
 
 def verdict_json(verdict: ImageVerdict) -> dict[str, object]:
@@ -118,6 +156,109 @@ def _stage_name(pull: ImagePull) -> str | None:
     if pull.stage is None or pull.stage == str(pull.stage_index):
         return None
     return pull.stage
+
+
+# -- lock ----------------------------------------------------------------------------------
+
+def lock_changes_text(changes: Sequence[LockChange]) -> str:
+    """One line per image whose lock entry changed: ``old → new digest (role)``."""
+    lines = []
+    for change in changes:
+        old, new = change.old, change.new
+        if change.kind == "removed" and old is not None:
+            lines.append(f"removed  {change.reference}  {old.digest} ({old.role})")
+        elif change.kind == "added" and new is not None:
+            lines.append(f"added    {change.reference}  {new.digest} ({new.role})")
+        elif change.kind == "updated" and old is not None and new is not None:
+            lines.append(f"updated  {change.reference}  {old.digest} \u2192 {new.digest} "
+                         f"({new.role})")
+        elif old is not None and new is not None:
+            lines.append(f"re-signed {change.reference}  {new.digest}: {old.role} "
+                         f"[{_keys(old.key_ids)}] \u2192 {new.role} [{_keys(new.key_ids)}]")
+    return "\n".join(lines)
+
+
+def _keys(key_ids: Sequence[str]) -> str:
+    return ", ".join(k[:12] for k in key_ids) or "no keys"
+
+
+def lock_summary(result: LockResult) -> str:
+    count = len(result.lock.images) if result.lock is not None else 0
+    changed = len(result.changes)
+    state = "written" if result.written else "up to date"
+    detail = f"{changed} changed" if changed else "nothing changed"
+    allowed = len(result.report.allowed)
+    unlocked = f"; {allowed} allowed without trust data, not locked" if allowed else ""
+    return f"{result.lock_file} {state}: {count} images, {detail}{unlocked}"
+
+
+# -- scan ----------------------------------------------------------------------------------
+
+def scan_text(report: ScanReport, *, quiet: bool = False) -> str:
+    """One line per image per Dockerfile (``path:line``, status, reference, digest or why),
+    one per Dockerfile that could not be checked, then the summary."""
+    lines = []
+    for scanned in report.files:
+        if scanned.error is not None:
+            line = getattr(scanned.error, "line", 0)
+            where = f"{scanned.dockerfile}:{line}" if line else scanned.dockerfile
+            lines.append(f"{where}: error: {scanned.error.message}")
+            continue
+        assert scanned.report is not None
+        for verdict in scanned.report.verdicts:
+            if quiet and verdict.status is Status.TRUSTED:
+                continue
+            lines.append(f"{scanned.dockerfile}:{verdict.pull.line}: "
+                         f"{verdict_line(verdict, scanned.report.mode)}")
+    return "\n".join([*lines, scan_summary(report)])
+
+
+def scan_summary(report: ScanReport) -> str:
+    counts: dict[str, int] = {}
+    for scanned in report.files:
+        if scanned.report is None:
+            counts["Dockerfile errors"] = counts.get("Dockerfile errors", 0) + 1
+            continue
+        for verdict in scanned.report.verdicts:
+            counts[verdict.status.value] = counts.get(verdict.status.value, 0) + 1
+    failing = sum(1 for f in report.files if f.exit_code != 0)
+    detail = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+    return (f"scanned {len(report.files)} Dockerfiles ({failing} failing), "
+            f"{report.images} distinct images: {detail or 'no images'} "
+            f"(read as {report.reader.reader})")
+
+
+def scan_json(report: ScanReport) -> dict[str, object]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "reader": report.reader.to_json(),
+        "ok": report.ok,
+        "exit_code": report.exit_code,
+        "images": report.images,
+        "files": [{
+            "dockerfile": f.dockerfile,
+            "exit_code": f.exit_code,
+            "ok": f.exit_code == 0,
+            "mode": f.report.mode if f.report is not None else None,
+            "images": [verdict_json(v) for v in f.report.verdicts] if f.report else [],
+            "warnings": list(f.report.warnings) if f.report else [],
+            "error": error_fields(f.error),
+        } for f in report.files],
+    }
+
+
+def scan_document(report: ScanReport, fmt: str) -> object:
+    """``json``, ``sarif`` (SARIF 2.1.0, paths relative to the current directory) or
+    ``codequality`` (GitLab Code Quality)."""
+    import pathlib
+
+    from trustbuild._internal import sarif
+
+    if fmt == "sarif":
+        return sarif.sarif_document(report, pathlib.Path.cwd())
+    if fmt == "codequality":
+        return sarif.code_quality(report)
+    return scan_json(report)
 
 
 # -- refs ----------------------------------------------------------------------------------

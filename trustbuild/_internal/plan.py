@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from trustbuild._internal.builder_detection import builder_of
 from trustbuild._internal.dockerfile import Builder, BuildOptions, ImagePull, analyse
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile, pin
-from trustbuild._internal.dockerfile.pulls import LiteralBase
+from trustbuild._internal.dockerfile.pulls import Analysis, LiteralBase
 from trustbuild._internal.dockerfile.readers import ReaderChoice, reader_named
 from trustbuild._internal.notary.client import TrustedDigest
 from trustbuild.errors import ExitCode, NoTrustData, Reason, Refused, TrustError, UsageError
@@ -194,6 +194,14 @@ def check_dockerfile(dockerfile: Dockerfile, options: BuildOptions, resolve: Res
         log.info("%s: %s (%s, line %d, stage %s)", dockerfile.display, pull.reference,
                  pull.instruction, pull.line, pull.stage)
     answers = resolve(str(p.reference) for p in analysis.pulls)
+    return report_for(dockerfile, analysis, reader, answers, policy)
+
+
+def report_for(dockerfile: Dockerfile, analysis: Analysis, reader: ReaderChoice,
+               answers: Mapping[str, TrustedDigest | TrustError],
+               policy: Policy | None = None) -> CheckReport:
+    """The report of an analysed Dockerfile, from the answers for its references (``scan``
+    resolves the references of many files at once)."""
     verdicts = [_verdict(pull, answers[str(pull.reference)], policy)
                 for pull in analysis.pulls]
     return CheckReport(dockerfile.display, dockerfile.text, reader, verdicts,

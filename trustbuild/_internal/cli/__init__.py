@@ -29,6 +29,11 @@ COMMANDS: dict[str, Entry] = {
                    "The CI gate: verify every image a build would pull; no build."),
     "pin": Entry("trustbuild._internal.cli.pin",
                  "Write the Dockerfile pinned to signed digests."),
+    "lock": Entry("trustbuild._internal.cli.lock",
+                  "Write the signed digest of every image a build pulls to a lock file."),
+    "scan": Entry("trustbuild._internal.cli.scan",
+                  "Check every Dockerfile under the given paths in one run (text, JSON, "
+                  "SARIF)."),
     "refs": Entry("trustbuild._internal.cli.refs",
                   "List the images a build would pull.  No network."),
     "inspect": Entry("trustbuild._internal.cli.inspect",

@@ -41,6 +41,21 @@ BUILDER_RULES = OwnFlag("builder-rules", True, "read the Dockerfile as this buil
                         "without asking docker: buildkit (current), buildkit-0.N (docker "
                         "20.10: buildkit-0.8), classic, unknown (every BuildKit)",
                         metavar="RULES")
+LOCKED = OwnFlag("locked", False, "use the digests in the lock file (trustbuild.lock.json "
+                 "beside the Dockerfile); online, first confirm trust data still signs each")
+LOCK_FILE = OwnFlag("lock-file", True, "the lock file for --locked (implies --locked)",
+                    metavar="FILE")
+SCAN_FORMAT = OwnFlag("format", True, "text (default), json, sarif (SARIF 2.1.0) or "
+                     "codequality (GitLab)", metavar="FORMAT",
+                     choices=("text", "json", "sarif", "codequality"))
+SCAN_OUTPUT = OwnFlag("output", True, "write the report to FILE instead of standard output",
+                      short="o", metavar="FILE")
+EXCLUDE = OwnFlag("exclude", True, "skip what GLOB matches (gitignore syntax, relative to each "
+                  "PATH; repeatable); .gitignore'd files are skipped too", metavar="GLOB")
+BUILD_ARG = OwnFlag("build-arg", True, "set a build arg in every Dockerfile (repeatable); "
+                    "otherwise ARG defaults apply", metavar="KEY=VALUE")
+LOCK_OUTPUT = OwnFlag("output", True, "write the lock to FILE (default: trustbuild.lock.json "
+                      "beside the Dockerfile)", short="o", metavar="FILE")
 
 RAW_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True,
             "help_option_names": []}
@@ -156,6 +171,29 @@ class DockerStyle:
         except Exception as exc:  # a bug: say so, fail closed
             fail(exc, fmt=_json_if_asked(args, fmt), command=self.name, verbose=verbose)
         finish(code)
+
+
+def click_option(flag: OwnFlag, *, multiple: bool = False
+                 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """*flag* as an option of a click command (commands that do not take docker's command
+    line, such as ``scan``), with the same names and help as everywhere else."""
+    names = [*([f"-{flag.short}"] if flag.short else []), f"--{flag.name}"]
+    dest = flag.name.replace("-", "_")
+    if not flag.takes_value:
+        if flag.short == "v":
+            return click.option(*names, dest, count=True, help=flag.help)
+        return click.option(*names, dest, is_flag=True, help=flag.help)
+    return click.option(*names, dest, metavar=flag.metavar or None, multiple=multiple,
+                        type=click.Choice(flag.choices) if flag.choices else None,
+                        help=flag.help)
+
+
+def locked_option(cmd: BuildCommand) -> bool | str:
+    """``--locked`` / ``--lock-file FILE``, as the library takes them."""
+    lock_file = cmd.own_value("lock-file")
+    if lock_file:
+        return lock_file
+    return cmd.has_own("locked")
 
 
 def _json_if_asked(args: Sequence[str], parsed: str) -> str:

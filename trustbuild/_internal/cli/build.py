@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from trustbuild import api
-from trustbuild._internal.cli.base import BUILDX, CONFIG, DOCKER, OFFLINE, VERBOSE, DockerStyle
+from trustbuild._internal.cli.base import (
+    BUILDX,
+    CONFIG,
+    DOCKER,
+    LOCK_FILE,
+    LOCKED,
+    OFFLINE,
+    VERBOSE,
+    DockerStyle,
+    locked_option,
+)
 from trustbuild._internal.docker_args import BuildCommand
 
 
@@ -13,7 +23,8 @@ def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
     result = api.build_command(cmd, docker=cmd.own_value("docker"),
                                buildx=cmd.has_own("buildx"), env=env,
                                config=cmd.own_value("config"),
-                               offline=cmd.has_own("offline"))
+                               offline=cmd.has_own("offline"),
+                               locked=locked_option(cmd))
     return result.exit_code
 
 
@@ -25,6 +36,11 @@ COMMAND = DockerStyle(
 Every image the build pulls (FROM, COPY --from, RUN --mount from=, ONBUILD, # syntax=) is
 resolved through Docker Content Trust; the build runs on a copy of the Dockerfile pinned to
 the signed digests.  Any image without acceptable trust data stops everything before docker
-starts.  Every other option goes to docker unchanged.""",
-    (DOCKER, BUILDX, CONFIG, OFFLINE, VERBOSE), run, context_optional=False)
+starts.  Every other option goes to docker unchanged.
+
+--locked builds on the digests in the lock (`trustbuild lock`): online, trust data must still
+sign each one for its tag; with --offline, the lock's digests are used without asking any
+trust server.""",
+    (DOCKER, BUILDX, CONFIG, OFFLINE, LOCKED, LOCK_FILE, VERBOSE), run,
+    context_optional=False)
 command = COMMAND.click_command()

@@ -11,17 +11,21 @@ from trustbuild._internal.cli.base import (
     CONFIG,
     DOCKER,
     FORMAT,
+    LOCK_FILE,
+    LOCKED,
     OFFLINE,
     VERBOSE,
     DockerStyle,
     Streams,
+    locked_option,
 )
 from trustbuild._internal.docker_args import BuildCommand, refuse_unsupported
 from trustbuild._internal.plan import CheckReport
 
 
-def checked(cmd: BuildCommand, env: Mapping[str, str]) -> CheckReport:
-    """The check a docker command line describes (``check``, ``pin``)."""
+def checked(cmd: BuildCommand, env: Mapping[str, str], *, gate: bool = True) -> CheckReport:
+    """The check a docker command line describes (``check``, ``pin``); with ``--locked``,
+    held to the lock (*gate*: a lock entry the build no longer pulls fails it)."""
     refuse_unsupported(cmd)
     request = api.request_from(cmd, env)
     reader = api.decide_reader(cmd.own_value("builder-rules"), docker=cmd.own_value("docker"),
@@ -29,6 +33,11 @@ def checked(cmd: BuildCommand, env: Mapping[str, str]) -> CheckReport:
     client = api.trust_client(request.context, config=cmd.own_value("config"),
                               offline=cmd.has_own("offline"), env=env)
     stdin = _stdin() if request.dockerfile == "-" else None
+    locked = locked_option(cmd)
+    if locked is not False:
+        return api.locked_check_request(request, reader, client, stdin,
+                                        locked if isinstance(locked, str) else None,
+                                        gate=gate)[1]
     return api.check_request(request, reader, client, stdin)[1]
 
 
@@ -54,6 +63,8 @@ COMMAND = DockerStyle(
     "trustbuild check [trustbuild options] [docker build options] [PATH]",
     """The CI gate: verify every image a build would pull; no build.
 
-Exit 0 only when every image is trusted (or allowed by the policy).""",
-    (FORMAT, BUILDER_RULES, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
+Exit 0 only when every image is trusted (or allowed by the policy).  With --locked, the
+review gate for a lock: also exit 4 when the Dockerfile pulls an image the lock does not
+list, the lock lists one it no longer pulls, or trust data no longer signs a locked digest.""",
+    (FORMAT, BUILDER_RULES, CONFIG, OFFLINE, LOCKED, LOCK_FILE, DOCKER, VERBOSE), run)
 command = COMMAND.click_command()

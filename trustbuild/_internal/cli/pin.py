@@ -10,6 +10,8 @@ from trustbuild._internal.cli.base import (
     BUILDER_RULES,
     CONFIG,
     DOCKER,
+    LOCK_FILE,
+    LOCKED,
     OFFLINE,
     OUTPUT,
     VERBOSE,
@@ -23,7 +25,7 @@ from trustbuild.errors import ExecutionError, UsageError
 
 
 def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
-    report = checked(cmd, env)
+    report = checked(cmd, env, gate=False)
     streams = Streams()
     if not report.passes:
         # Nothing on standard output: a pipe into `docker build -f -` gets no Dockerfile.
@@ -57,6 +59,7 @@ COMMAND = DockerStyle(
     """Write the Dockerfile pinned to signed digests.
 
 To standard output, or to FILE (never over the input Dockerfile).  Nothing is written when an
-image is not trusted: the reasons go to standard error and the exit code is check's.""",
-    (OUTPUT, BUILDER_RULES, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
+image is not trusted: the reasons go to standard error and the exit code is check's.
+With --locked, the lock's digests (online, confirmed against trust data first).""",
+    (OUTPUT, BUILDER_RULES, CONFIG, OFFLINE, LOCKED, LOCK_FILE, DOCKER, VERBOSE), run)
 command = COMMAND.click_command()

@@ -335,6 +335,8 @@ def _can_contain_heredoc(node: Node) -> bool:
 
 def heredocs_in(line: str) -> list[tuple[str, bool, bool]]:
     """``heredocsFromLine``: (name, chomp, expand) for each heredoc word of *line*."""
+    if line.count("<") < 2:
+        return []  # no word can hold "<<" (lexing with no variables adds no "<")
     try:
         words = Lexer(raw_quotes=True, raw_escapes=True, skip_unset=True).process_words(line, {})
     except ShellError:

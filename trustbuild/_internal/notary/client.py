@@ -64,6 +64,11 @@ class TrustedDigest:
     server: str
     offline: bool = False  # answered from the local cache alone (offline mode)
     notes: tuple[str, ...] = ()  # what else the answer rests on (grace periods, policy)
+    # The signing role's metadata (targets/releases.json or targets.json): the IDs of the
+    # keys whose signatures on it verify, its version and its expiry.
+    key_ids: tuple[str, ...] = ()
+    role_version: int = 0
+    role_expires: datetime | None = None
 
     @property
     def pinned(self) -> ImageReference:
@@ -256,10 +261,12 @@ class TrustClient:
             notes.append(f"signed by {', '.join(rule.signers)} as {rule.source} requires")
         if self.offline:
             notes.append("answered offline from the local trust cache")
+        with self._lock_for(self.server(ref), ref.name):
+            key_ids, version, expires = _signing_evidence(repo, target.role)
         log.info("%s:%s is %s, signed by %s", repo.gun, target.tag, target.digest, target.role)
         return TrustedDigest(ref, repo.gun, target.tag, target.digest, target.size,
                              target.role, repo.expires(), repo.server, self.offline,
-                             tuple(notes))
+                             tuple(notes), key_ids, version, expires)
 
     def inspect(self, reference: str | ImageReference) -> RepositoryReport:
         """Every signed tag of the repository, like ``docker trust inspect``; a tag in
@@ -436,6 +443,17 @@ def _run_timeout(explicit: float | None, env: Mapping[str, str]) -> float:
     if not value > 0 or value == float("inf"):
         raise UsageError(f"the run timeout must be a positive number of seconds, not {value}")
     return value
+
+
+def _signing_evidence(repo: TrustedRepository, role_name: str
+                      ) -> tuple[tuple[str, ...], int, datetime | None]:
+    """Key IDs (as the role's signatures name them) whose signatures verify, version and
+    expiry of the role that signed a target."""
+    role = repo.role(role_name)
+    if role is None:
+        return (), 0, None
+    listed = {sig.keyid for sig in role.envelope.signatures}
+    return tuple(sorted(listed & repo.signed_key_ids(role_name))), role.version, role.expires
 
 
 def _as_reference(reference: str | ImageReference) -> ImageReference:

@@ -1,0 +1,82 @@
+"""``trustbuild scan [PATH…]``: every Dockerfile in a repository, checked in one run."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from trustbuild import api
+from trustbuild._internal import output as formats
+from trustbuild._internal.cli.base import (
+    BUILD_ARG,
+    CONFIG,
+    DOCKER,
+    EXCLUDE,
+    OFFLINE,
+    SCAN_FORMAT,
+    SCAN_OUTPUT,
+    VERBOSE,
+    Streams,
+    click_option,
+    configure_logging,
+    fail,
+    finish,
+)
+from trustbuild._internal.docker_args import build_args_from
+from trustbuild.errors import ExecutionError, TrustbuildError, exit_codes_help
+
+
+@click.command("scan", context_settings={"help_option_names": ["-h", "--help"]},
+               epilog="\b\n" + exit_codes_help())
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click_option(SCAN_FORMAT)
+@click_option(SCAN_OUTPUT)
+@click_option(EXCLUDE, multiple=True)
+@click_option(BUILD_ARG, multiple=True)
+@click_option(CONFIG)
+@click_option(OFFLINE)
+@click_option(DOCKER)
+@click_option(VERBOSE)
+def command(paths: tuple[str, ...], format: str | None, output: str | None,
+            exclude: tuple[str, ...], build_arg: tuple[str, ...], config: str | None,
+            offline: bool, docker: str | None, verbose: int) -> None:
+    """Check every Dockerfile under each PATH (default: .) in one run.
+
+    Finds Dockerfile, Containerfile, *.Dockerfile and Dockerfile.*, skipping .git and what
+    .gitignore or --exclude excludes, and checks each as `trustbuild check` would (its
+    directory is its build context), resolving every distinct image once.  The exit code is
+    the worst of the files'.  `--format sarif -o trustbuild.sarif` writes SARIF 2.1.0 for
+    GitHub code scanning or GitLab.
+    """
+    fmt = format or "text"
+    target = output
+    configure_logging(verbose)
+    try:
+        env = dict(os.environ)
+        report = api.scan(list(paths) or ["."], exclude=exclude,
+                          build_args=build_args_from(build_arg, env), docker=docker,
+                          config=config, offline=offline, env=env)
+        if fmt == "text":
+            text = formats.scan_text(report)
+        else:
+            text = formats.to_json(formats.scan_document(report, fmt))
+        streams = Streams()
+        if target is None or target == "-":
+            streams.out(text)
+        else:
+            _write(target, text + "\n")
+        if fmt != "text" or target not in (None, "-"):
+            where = f"; {fmt} report written to {target}" if target not in (None, "-") else ""
+            streams.err(f"trustbuild: {formats.scan_summary(report)}{where}")
+    except TrustbuildError as exc:
+        fail(exc, fmt="json" if fmt == "json" else "text", command="scan", verbose=verbose)
+    finish(report.exit_code)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise ExecutionError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -1,0 +1,248 @@
+"""``trustbuild scan``: every Dockerfile under some paths, checked as ``check`` would check
+each, with every distinct image resolved once for the whole run.
+
+Finding the files follows git's ignore rules, read by ``pathspec`` (a maintained
+implementation of gitignore's wildmatch patterns: negation, anchoring, directory-only
+patterns and ``**``, which ``fnmatch`` does not have): each directory's ``.gitignore``
+applies below it, a deeper file's patterns win over a shallower one's, the last matching
+pattern of a file wins, ``.git/info/exclude`` applies under the repository's root, and the
+contents of an ignored directory are never looked at (git cannot re-include them either).
+``--exclude`` patterns use the same syntax, relative to each path scanned, and always win.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from trustbuild._internal.dockerfile import analyse
+from trustbuild._internal.dockerfile.pulls import Analysis
+from trustbuild._internal.dockerfile.readers import ReaderChoice
+from trustbuild._internal.notary.client import TrustClient
+from trustbuild._internal.plan import (
+    BuildRequest,
+    CheckReport,
+    Dockerfile,
+    options_for,
+    read_dockerfile,
+    report_for,
+)
+from trustbuild.errors import DockerfileError, ExitCode, TrustbuildError, UsageError
+
+log = logging.getLogger(__name__)
+
+NAMES = ("Dockerfile", "Containerfile")
+
+
+def is_dockerfile(name: str) -> bool:
+    """``Dockerfile``, ``Containerfile``, ``*.Dockerfile``, ``Dockerfile.*`` (not a
+    ``Dockerfile.dockerignore``)."""
+    if name in NAMES:
+        return True
+    if name.endswith(".dockerignore"):
+        return False
+    return (name.startswith("Dockerfile.") and len(name) > len("Dockerfile.")) or (
+        name.endswith(".Dockerfile") and len(name) > len(".Dockerfile"))
+
+
+# -- finding the files -----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """The ignore patterns of one directory; paths are absolute, with forward slashes."""
+
+    base: str  # the directory, ending in "/"
+    spec: pathspec.GitIgnoreSpec
+
+    def decides(self, path: str, is_dir: bool) -> bool | None:
+        """True: ignored; False: re-included by a negation; None: no pattern matches."""
+        if not path.startswith(self.base):
+            return None
+        relative = path[len(self.base):]
+        return self.spec.check_file(relative + "/" if is_dir else relative).include
+
+
+def _rules(base: Path, lines: Sequence[str]) -> _Rules | None:
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    if not spec.patterns:
+        return None
+    return _Rules(base.as_posix().rstrip("/") + "/", spec)
+
+
+def _read_rules(base: Path, file: Path) -> _Rules | None:
+    try:
+        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    return _rules(base, lines)
+
+
+def _repository_root(start: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def find_dockerfiles(paths: Sequence[str], excludes: Sequence[str] = ()) -> list[Path]:
+    """The Dockerfiles under *paths* (a path that is a file is taken as it is), sorted,
+    each once."""
+    found: dict[Path, None] = {}
+    for text in paths:
+        root = Path(text)
+        if root.is_file():
+            found[root] = None
+            continue
+        if not root.is_dir():
+            raise UsageError(f"scan: {text}: no such file or directory")
+        exclude = _rules(root.absolute(), excludes)
+        for path in _walk(root, exclude):
+            found[path] = None
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def _walk(root: Path, exclude: _Rules | None) -> Iterator[Path]:
+    absolute = root.absolute()
+    repository = _repository_root(absolute)
+    inherited: list[_Rules] = []  # shallowest first
+    if repository is not None:
+        info = _read_rules(repository, repository / ".git" / "info" / "exclude")
+        if info is not None:
+            inherited.append(info)
+        for directory in reversed([absolute, *absolute.parents]):
+            if directory == absolute or not directory.is_relative_to(repository):
+                continue
+            rules = _read_rules(directory, directory / ".gitignore")
+            if rules is not None:
+                inherited.append(rules)
+    yield from _walk_dir(root, absolute.as_posix(), inherited, exclude)
+
+
+def _walk_dir(directory: Path, absolute: str, inherited: list[_Rules],
+              exclude: _Rules | None) -> Iterator[Path]:
+    rules = _read_rules(Path(absolute), Path(absolute, ".gitignore"))
+    active = [*inherited, rules] if rules is not None else inherited
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        log.warning("scan: cannot list %s: %s", directory, exc.strerror or exc)
+        return
+    for entry in entries:
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if not is_dir and not is_dockerfile(entry.name):
+            continue
+        path = f"{absolute}/{entry.name}"
+        if entry.name == ".git" or _ignored(path, is_dir, active, exclude):
+            continue
+        if is_dir:
+            yield from _walk_dir(directory / entry.name, path, active, exclude)
+        elif entry.is_file():
+            yield directory / entry.name
+
+
+def _ignored(path: str, is_dir: bool, rules: list[_Rules], exclude: _Rules | None) -> bool:
+    if exclude is not None and exclude.decides(path, is_dir):
+        return True
+    for level in reversed(rules):  # the deepest .gitignore that says something decides
+        decision = level.decides(path, is_dir)
+        if decision is not None:
+            return decision
+    return False
+
+
+# -- checking them ---------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class ScannedFile:
+    """One Dockerfile: its check, or the error that stopped it being read."""
+
+    dockerfile: str
+    report: CheckReport | None = None
+    error: TrustbuildError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.report is not None:
+            return int(self.report.exit_code)
+        return int(self.error.exit_code) if self.error is not None else int(ExitCode.EXECUTION)
+
+
+@dataclass(slots=True)
+class ScanReport:
+    """Every Dockerfile found, each checked; ``images``: the distinct references resolved."""
+
+    paths: list[str]
+    reader: ReaderChoice
+    files: list[ScannedFile]
+    images: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """The worst of the files' exit codes (a file without a verdict fails)."""
+        return max((f.exit_code for f in self.files), default=int(ExitCode.OK))
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == ExitCode.OK
+
+
+@dataclass(slots=True)
+class _Pending:
+    scanned: ScannedFile
+    source: Dockerfile
+    analysis: Analysis
+    client: TrustClient
+
+
+def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mapping[str, str],
+               client_for: Callable[[Path], TrustClient], paths: Sequence[str] = ()
+               ) -> ScanReport:
+    """Check each Dockerfile in *files* (its directory is its build context, whose
+    ``.trustbuild.toml`` applies).  The references of all files that share a client are
+    resolved in one ``resolve_many``, each once."""
+    results: list[ScannedFile] = []
+    pending: list[_Pending] = []
+    for path in files:
+        scanned = ScannedFile(_display(path))
+        results.append(scanned)
+        try:
+            read = read_dockerfile(str(path.parent), str(path))
+            source = Dockerfile(read.text, Path(scanned.dockerfile), read.name)
+            client = client_for(path.parent)
+            options = options_for(BuildRequest(str(path.parent), str(path), build_args),
+                                  reader, client.policy)
+            analysis = analyse(source.text, options, path=scanned.dockerfile)
+        except (DockerfileError, UsageError) as exc:
+            scanned.error = exc
+            continue
+        pending.append(_Pending(scanned, source, analysis, client))
+    by_client: dict[int, list[_Pending]] = {}
+    for item in pending:
+        by_client.setdefault(id(item.client), []).append(item)
+    distinct = 0
+    for group in by_client.values():
+        references = list(dict.fromkeys(str(p.reference) for item in group
+                                        for p in item.analysis.pulls))
+        distinct += len(references)
+        log.info("scan: resolving %d distinct images for %d Dockerfiles", len(references),
+                 len(group))
+        answers = group[0].client.resolve_many(references)
+        for item in group:
+            item.scanned.report = report_for(item.source, item.analysis, reader, answers,
+                                             item.client.policy)
+    return ScanReport(list(paths), reader, results, distinct)
+
+
+def _display(path: Path) -> str:
+    """Relative to the current directory when below it, as CI annotations want."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return absolute.as_posix()
