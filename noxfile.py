@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.default_venv_backend = "venv"
 
 PYTHON = "3.11"
+# What tests/test_distribution.py and tests/test_github_action.py drive besides trustbuild:
+# the PyPA build front end and twine (the wheel and sdist), and a YAML reader (action.yml,
+# .pre-commit-hooks.yaml).
+DIST_TEST_TOOLS = ("build>=1.2", "twine>=6.1", "PyYAML>=6")
 
 
 @nox.session(python=PYTHON)
@@ -16,7 +23,7 @@ def tests(session: nox.Session) -> None:
 
     The stack (dockerd, registry, notary-server) needs root: missing Debian packages are
     installed with apt-get on first use."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test]", *DIST_TEST_TOOLS)
     session.run("pytest", *session.posargs)
 
 
@@ -28,7 +35,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test]", "mypy>=1.10", "nox>=2024.4")
+    session.install("-e", ".[test]", *DIST_TEST_TOOLS, "types-PyYAML", "mypy>=1.10",
+                    "nox>=2024.4")
     session.run("mypy")
 
 
@@ -48,3 +56,14 @@ def bench(session: nox.Session) -> None:
     session.install("--force-reinstall", "--no-deps", ".")
     session.install(".")
     session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def dist(session: nox.Session) -> None:
+    """The sdist and the wheel in dist/, as `python -m build` makes them (the wheel is built
+    from the sdist, so a file the sdist lacks breaks it), checked by `twine check --strict`."""
+    session.install("build>=1.2", "twine>=6.1")
+    out = Path("dist")
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(out), ".")
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in out.iterdir()))
