@@ -11,10 +11,10 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.default_venv_backend = "venv"
 
 PYTHON = "3.11"
-# What tests/test_distribution.py and tests/test_github_action.py drive besides trustbuild:
-# the PyPA build front end and twine (the wheel and sdist), and a YAML reader (action.yml,
-# .pre-commit-hooks.yaml).
-DIST_TEST_TOOLS = ("build>=1.2", "twine>=6.1", "PyYAML>=6")
+# What the distribution tests drive besides trustbuild: the PyPA build front end and twine
+# (the wheel and sdist), pre-commit (the hook), and a YAML reader (action.yml, the hooks file,
+# the CI recipes in docs/guide.md).
+DIST_TEST_TOOLS = ("build>=1.2", "twine>=6.1", "pre-commit>=3.5", "PyYAML>=6")
 
 
 @nox.session(python=PYTHON)

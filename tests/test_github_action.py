@@ -160,5 +160,5 @@ def test_ca_is_written_only_where_docker_and_trustbuild_read_it(
             assert (home / written[0]).read_text() == ca + "\n"
     else:
         assert result.code == 2, result.log
-        assert f"::error title=trustbuild::" in result.log and message in result.log
+        assert "::error title=trustbuild::" in result.log and message in result.log
         assert written == []
