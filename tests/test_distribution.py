@@ -5,6 +5,7 @@ and run from there."""
 from __future__ import annotations
 
 import email.parser
+import json
 import subprocess
 import sys
 import tarfile
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.checkout import ROOT, copy_checkout
+from tests.cli import trustbuild
 from trustbuild._version import __version__
 
 ESSENTIAL_IN_SDIST = ["LICENSE", "README.md", "pyproject.toml", "MANIFEST.in", "noxfile.py",
@@ -119,3 +121,32 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(dist: Dist, tmp_path: Path) -
     where = run(bin_dir / "python", "-c", "import trustbuild; print(trustbuild.__file__)",
                 cwd=tmp_path)
     assert Path(where.strip()).is_relative_to(env_dir)
+
+
+# -- the container image's Dockerfile (built with trustbuild by the demo) ---------------------
+
+PYTHON = "registry.example.com/python:3.12"
+DISTROLESS = "registry.example.com/distroless/python3:1"
+
+
+@pytest.mark.parametrize("buildkit", ["1", "0"])
+@pytest.mark.parametrize(("args", "bases"), [
+    ([f"PYTHON_IMAGE={PYTHON}"], [PYTHON, PYTHON]),
+    ([f"PYTHON_IMAGE={PYTHON}", f"RUNTIME_IMAGE={DISTROLESS}"], [PYTHON, DISTROLESS]),
+])
+def test_image_builds_on_exactly_the_bases_its_build_args_name(args: list[str],
+                                                               bases: list[str],
+                                                               buildkit: str) -> None:
+    build_args = [word for arg in args for word in ("--build-arg", arg)]
+    result = trustbuild("refs", "--format", "json", *build_args, str(ROOT),
+                        env={"DOCKER_BUILDKIT": buildkit})
+    assert result.code == 0, result.err
+    assert [i["reference"] for i in json.loads(result.out)["images"]] == bases
+
+
+def test_image_has_no_default_base() -> None:
+    """No base is assumed (Docker Hub least of all): without PYTHON_IMAGE the Dockerfile is
+    an error naming it."""
+    result = trustbuild("refs", str(ROOT), env={"DOCKER_BUILDKIT": "1"})
+    assert result.code == 3
+    assert "${PYTHON_IMAGE}" in result.err
