@@ -8,8 +8,8 @@
 #                  wheels were made for) with venv and ensurepip, and /bin/sh.
 #   RUNTIME_IMAGE  runs it (default: PYTHON_IMAGE): the same python3 at the same path.  Its
 #                  stage runs no command, so an image without a shell (distroless) will do.
-# The build reads no network: it installs only the wheels in wheelhouse/, made with the
-# base's Python version (or `pip download --only-binary=:all: --python-version X.Y` into it).
+# The build reads no network: it installs only the wheels in wheelhouse/, made by the same
+# Python version as the base's (`python3.12 -m pip wheel --wheel-dir wheelhouse .`).
 # The image holds no docker CLI: it is for `check`, `pin`, `refs`, `inspect`, `policy`.
 ARG PYTHON_IMAGE
 ARG RUNTIME_IMAGE=${PYTHON_IMAGE}
