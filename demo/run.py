@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from demo.pythonbase import IMAGE_CHANGES, python_rootfs  # noqa: E402
+from tests.checkout import copy_checkout  # noqa: E402
 from tests.stack.publisher import Publisher  # noqa: E402
 from tests.stack.services import DOCKER_CLI, Stack, running_stack  # noqa: E402
 from trustbuild._version import __version__  # noqa: E402
@@ -92,9 +93,10 @@ def own_image(publisher: Publisher, env: dict[str, str], tmp: Path) -> int:
     context.mkdir()
     for name in ("Dockerfile", ".dockerignore"):
         shutil.copyfile(ROOT / name, context / name)
+    source = copy_checkout(tmp / "source")  # the build leaves nothing in this tree
     wheels = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet",
                              "--disable-pip-version-check", "--wheel-dir",
-                             str(context / "wheelhouse"), str(ROOT)],
+                             str(context / "wheelhouse"), str(source)],
                             check=False, capture_output=True, text=True)
     if wheels.returncode != 0:
         print(wheels.stdout + wheels.stderr)
