@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -67,3 +70,14 @@ def bench_scan(session: nox.Session) -> None:
     session.install("--force-reinstall", "--no-deps", ".")
     session.install(".")
     session.run("python", "benchmarks/scan.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def dist(session: nox.Session) -> None:
+    """The sdist and the wheel in dist/, as `python -m build` makes them (the wheel is built
+    from the sdist, so a file the sdist lacks breaks it), checked by `twine check --strict`."""
+    session.install("build>=1.2", "twine>=6.1")
+    out = Path("dist")
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(out), ".")
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in out.iterdir()))

@@ -6,7 +6,10 @@
    Dockerfile pinned to the signed digest;
 4. run the app;
 5. show a Dockerfile on an unsigned tag refused with "No trust data for <tag>", docker never
-   started.
+   started;
+6. build trustbuild's own image (the repository's Dockerfile) with trustbuild: on a Python base
+   made offline from this machine's Python (demo/pythonbase.py) and signed in
+   targets/releases, from wheels made here, then run its `trustbuild --version`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from demo.pythonbase import IMAGE_CHANGES, python_rootfs  # noqa: E402
+from tests.checkout import copy_checkout  # noqa: E402
 from tests.stack.publisher import Publisher  # noqa: E402
 from tests.stack.services import DOCKER_CLI, Stack, running_stack  # noqa: E402
+from trustbuild._version import __version__  # noqa: E402
 
 
 def say(text: str) -> None:
@@ -68,7 +74,46 @@ def demo(stack: Stack, tmp: Path) -> int:
     print(f"(exit status {code})")
     if code != 4:
         return 1
-    return 0
+    return own_image(publisher, env, tmp)
+
+
+def own_image(publisher: Publisher, env: dict[str, str], tmp: Path) -> int:
+    """Step 6: trustbuild's Dockerfile, built by trustbuild on a signed Python base."""
+    tag = f"{sys.version_info.major}.{sys.version_info.minor}"
+    say(f"make a Python {tag} base image from this machine's Python ({sys.base_prefix}) and "
+        "sign it in targets/releases")
+    rootfs = python_rootfs(tmp / "python-rootfs.tar")
+    pushed = publisher.push_rootfs("demo/python", tag, rootfs, IMAGE_CHANGES)
+    python = publisher.sign_delegation("demo/python", tag, image=pushed)
+    print(f"signed {python.ref} -> {python.digest} (role {python.role}, "
+          f"{rootfs.stat().st_size // 2**20} MB root filesystem)")
+
+    say("wheels of trustbuild and its dependencies, made here: the image build reads no network")
+    context = tmp / "trustbuild-image"
+    context.mkdir()
+    for name in ("Dockerfile", ".dockerignore"):
+        shutil.copyfile(ROOT / name, context / name)
+    source = copy_checkout(tmp / "source")  # the build leaves nothing in this tree
+    wheels = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet",
+                             "--disable-pip-version-check", "--wheel-dir",
+                             str(context / "wheelhouse"), str(source)],
+                            check=False, capture_output=True, text=True)
+    if wheels.returncode != 0:
+        print(wheels.stdout + wheels.stderr)
+        return 1
+    print(" ".join(sorted(p.name for p in (context / "wheelhouse").iterdir())))
+
+    say("build trustbuild's own Dockerfile with trustbuild")
+    image = f"demo/trustbuild:{__version__}"
+    if trustbuild(["-t", image, "--build-arg", f"PYTHON_IMAGE={python.ref}", "."], context,
+                  env) != 0:
+        return 1
+    say("run the image")
+    print(f"$ docker run --rm {image} --version")
+    run = subprocess.run([DOCKER_CLI, "run", "--rm", image, "--version"], env=env, check=False,
+                         capture_output=True, text=True)
+    print(run.stdout.strip() or run.stderr.strip())
+    return 0 if run.returncode == 0 and __version__ in run.stdout else 1
 
 
 def main() -> int:

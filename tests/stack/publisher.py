@@ -101,6 +101,15 @@ class Publisher:
         digest, size = _pushed(self.docker("push", f"{repo}:{tag}"))
         return Published(repo, tag, digest, size, None)
 
+    def push_rootfs(self, name: str, tag: str, tarball: Path,
+                    changes: tuple[str, ...] = ()) -> Published:
+        """Push an image made by ``docker import`` of the root filesystem *tarball* (each of
+        *changes* a ``--change`` instruction), without touching trust data."""
+        repo = self.gun(name)
+        self.docker("import", *(f"--change={c}" for c in changes), str(tarball), f"{repo}:{tag}")
+        digest, size = _pushed(self.docker("push", f"{repo}:{tag}"))
+        return Published(repo, tag, digest, size, None)
+
     def sign_legacy(self, name: str, tag: str) -> Published:
         """``DOCKER_CONTENT_TRUST=1 docker push``: signs the tag into the top-level targets."""
         repo = self.gun(name)

@@ -1,0 +1,1 @@
+"""The demo (README's first command): `python3 -m nox -s demo` runs demo/run.py."""
