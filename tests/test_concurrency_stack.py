@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import entry_point
+from tests.cli import installed_script
+from tests.schemas import validate
 from tests.stack.catalog import Catalog
 from tests.stack.services import Stack, ensure_packages
 
@@ -60,7 +61,8 @@ def environment(stack: Stack, config: Path) -> dict[str, str]:
 
 
 def start(ctx: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([entry_point(), "check", "--format", "json",
+    # The console script itself (not the validating wrapper): SIGKILL must reach trustbuild.
+    return subprocess.Popen([installed_script(), "check", "--format", "json",
                              str(ctx)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -74,6 +76,7 @@ class Outcome:
     def images(self) -> list[dict[str, object]]:
         report = json.loads(self.stdout)
         assert isinstance(report, dict), self.stdout
+        validate("check", report)
         images = report["images"]
         assert isinstance(images, list)
         return images

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.cli import Run, trustbuild
-from tests.lockschema import validate_lock
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
+from tests.schemas import validate_lock
 
 DIGEST = hashlib.sha256(b"base 1").hexdigest()
 MOVED = hashlib.sha256(b"base 1, re-signed").hexdigest()

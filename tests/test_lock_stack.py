@@ -10,8 +10,8 @@ import pytest
 
 from tests import test_build_stack as build_stack
 from tests.cli import entry_point
-from tests.lockschema import validate_lock, validate_scan
 from tests.sarifcheck import validate_sarif
+from tests.schemas import validate_lock, validate_scan
 from tests.stack.catalog import Catalog
 from tests.stack.publisher import Publisher
 from tests.stack.services import DOCKER_CLI, Stack, extra_notary

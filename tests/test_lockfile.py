@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.lockschema import validate_lock
+from tests.schemas import validate_lock
 from trustbuild._internal.dockerfile import ImagePull
 from trustbuild._internal.dockerfile.readers import ReaderChoice, reader_named
 from trustbuild._internal.lockfile import (

@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli import entry_point
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer, TLSFiles, make_tls, serving
 from tests.stack.services import free_port
@@ -208,7 +208,7 @@ def test_the_command_line_exits_5_naming_the_proxy(named_sim: SimServer, named_c
         env.update(DOCKER_CONFIG=str(named_config), DOCKER_CONTENT_TRUST_SERVER=named_sim.url,
                    HTTPS_PROXY=tiny.url.replace("http://", "http://u:hidden-pw@"),
                    HOME=str(tmp_path))
-        result = subprocess.run([sys.executable, "-m", "trustbuild", "check", str(context)],
+        result = subprocess.run([entry_point(), "check", str(context)],
                                 env=env, capture_output=True, text=True, timeout=120,
                                 check=False)
     assert result.returncode == ExitCode.TRUST_ERROR, result.stderr

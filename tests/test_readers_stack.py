@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import entry_point
 from tests.stack.observe import Observed, forget_images, observe_build
 from tests.stack.publisher import Published, Publisher
 from tests.stack.services import DOCKER_CLI, Stack
@@ -72,9 +73,10 @@ def trustbuild(stack: Stack, config: Path, tmp: Path, command: str, dockerfile: 
     if under_test:
         env["PYTHONPATH"] = under_test
     extra = ["--format", "json"] if command == "check" else ["-t", "tbreaders:out"]
-    result = subprocess.run([sys.executable, "-m", "trustbuild", command, *extra, *args,
-                             str(ctx)], env=env, cwd=tmp, capture_output=True, text=True,
-                            timeout=600, check=False)
+    # (the code under test is another checkout's when TRUSTBUILD_UNDER_TEST says so)
+    program = [sys.executable, "-m", "trustbuild"] if under_test else [entry_point()]
+    result = subprocess.run([*program, command, *extra, *args, str(ctx)], env=env, cwd=tmp,
+                            capture_output=True, text=True, timeout=600, check=False)
     references: set[str] = set()
     if command == "check" and result.returncode != EXIT_DOCKERFILE and result.stdout.strip():
         references = {image["reference"] for image in json.loads(result.stdout)["images"]}

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli import Run, trustbuild
-from tests.lockschema import validate_scan
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
 from tests.sarifcheck import validate_sarif
+from tests.schemas import validate_scan
 from trustbuild._internal.scan import find_dockerfiles, is_dockerfile
 from trustbuild.errors import UsageError
 

@@ -178,7 +178,13 @@ class Refused(TrustError):
 
 class NoTrustData(Refused):
     """The tag (or digest) is not signed in ``targets/releases`` or ``targets``, or the
-    repository has no trust data at all."""
+    repository has no trust data at all.  ``signed_by``: the other roles that did sign the
+    tag (reason ``signed-by-other-role``)."""
+
+    def __init__(self, message: str, *, gun: str | None = None, server: str | None = None,
+                 reason: Reason | None = None, signed_by: tuple[str, ...] = ()) -> None:
+        super().__init__(message, gun=gun, server=server, reason=reason)
+        self.signed_by = signed_by
 
 
 class LockMismatch(Refused):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from trustbuild._internal import messages
 from trustbuild._internal.lockfile import LockChange, LockedReport, unused_error
 from trustbuild._internal.plan import CheckReport, ImageVerdict, Status
 from trustbuild._internal.policy import format_duration
@@ -29,32 +31,97 @@ def to_json(document: Any) -> str:
 # -- check, pin, build ---------------------------------------------------------------------
 
 def verdict_line(verdict: ImageVerdict, mode: str = "enforce") -> str:
-    """One line per image: ``reference -> digest (role)``, or why it is not trusted."""
+    """One line per image: ``reference -> digest (role)``, or where it is used and why it
+    is not trusted."""
     pull = verdict.pull
     if verdict.trusted is not None:
         notes = "".join(f"; {n}" for n in verdict.trusted.notes)
         return f"{pull.reference} -> {verdict.trusted.digest} ({verdict.trusted.role}{notes})"
-    where = f"{pull.instruction} line {pull.line}" if pull.line else pull.instruction
+    return f"{_label(verdict, mode)}: {pull.reference} ({_where(pull)}): {_why(verdict)}"
+
+
+def _label(verdict: ImageVerdict, mode: str) -> str:
     label = {Status.ALLOWED: "allowed unverified", Status.REFUSED: "refused"}.get(
         verdict.status, "not verified")
     if mode == "warn" and verdict.status is not Status.ALLOWED:
         label = f"WARNING (warn mode, not enforced): {label}"
-    return f"{label}: {pull.reference} ({where}): {verdict.message}"
+    return label
+
+
+def _where(pull: ImagePull) -> str:
+    return f"{pull.instruction}, line {pull.line}" if pull.line else pull.instruction
+
+
+def _why(verdict: ImageVerdict) -> str:
+    if verdict.exception is not None or verdict.error is None:
+        return verdict.message or ""
+    return messages.why(verdict.error, verdict.pull.reference)
+
+
+def _hint(verdict: ImageVerdict) -> str | None:
+    if verdict.status is Status.ALLOWED or verdict.error is None:
+        return None
+    return messages.hint(verdict.error, verdict.pull.reference)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFailure:
+    """One trust server that could not be asked, and the images that needed it."""
+
+    server: str
+    error: TrustError
+    verdicts: tuple[ImageVerdict, ...]
+
+
+def server_failures(report: CheckReport) -> list[ServerFailure]:
+    """Images that failed because their trust server could not be asked, by server and
+    cause: one message each, not one per image."""
+    groups: dict[tuple[str, str], list[ImageVerdict]] = {}
+    for verdict in report.verdicts:
+        error = verdict.error
+        if verdict.status is Status.ERROR and error is not None and error.server \
+                and error.reason in messages.SERVER_REASONS:
+            groups.setdefault((error.server, error.message), []).append(verdict)
+    return [ServerFailure(server, group[0].error, tuple(group))  # type: ignore[arg-type]
+            for (server, _), group in groups.items()]
+
+
+def failure_lines(report: CheckReport, *, quiet: bool = False) -> list[str]:
+    """Each image on a line (trusted ones unless *quiet*), a hint under each that is not
+    trusted, and each unreachable trust server once with the images that needed it."""
+    grouped = {id(v) for failure in server_failures(report) for v in failure.verdicts}
+    lines: list[str] = []
+    said: set[str] = set()
+    for verdict in report.verdicts:
+        if (quiet and verdict.status is Status.TRUSTED) or id(verdict) in grouped:
+            continue
+        line = verdict_line(verdict, report.mode)
+        if line in said:
+            continue
+        said.add(line)
+        lines.append(line)
+        hint = _hint(verdict)
+        if hint:
+            lines.append(f"  hint: {hint}")
+    for failure in server_failures(report):
+        first = failure.verdicts[0]
+        images = ", ".join(f"{v.pull.reference} ({_where(v.pull)})" for v in failure.verdicts)
+        lines.append(f"{_label(first, report.mode)}: trust server {failure.server}: "
+                     f"{failure.error.message}")
+        lines.append(f"  images: {images}")
+        hint = _hint(first)
+        if hint:
+            lines.append(f"  hint: {hint}")
+    return lines
 
 
 def verdict_lines(report: CheckReport, *, quiet: bool = False) -> Iterator[str]:
-    """What ``build`` says on standard error before docker runs (each line once)."""
-    said: set[str] = set()
+    """What ``build`` says on standard error before docker runs."""
     notice = lock_notice(report)
     if notice:
         yield f"trustbuild: {notice}"
-    for verdict in report.verdicts:
-        if quiet and verdict.status is Status.TRUSTED:
-            continue
-        line = f"trustbuild: {verdict_line(verdict, report.mode)}"
-        if line not in said:
-            said.add(line)
-            yield line
+    for line in failure_lines(report, quiet=quiet):
+        yield f"trustbuild: {line}"
 
 
 def check_summary(report: CheckReport) -> str:
@@ -71,8 +138,7 @@ def check_summary(report: CheckReport) -> str:
 
 
 def check_text(report: CheckReport, *, quiet: bool = False) -> str:
-    lines = [verdict_line(v, report.mode) for v in report.verdicts
-             if not (quiet and v.status is Status.TRUSTED)]
+    lines = failure_lines(report, quiet=quiet)
     if isinstance(report, LockedReport):
         if report.gate:
             lines += [f"refused: {unused_error(e, report.lock_file)}" for e in report.unused]
@@ -100,6 +166,11 @@ def check_json(report: CheckReport) -> dict[str, object]:
         "passed": report.passes,
         "exit_code": int(report.exit_code),
         "images": [verdict_json(v) for v in report.verdicts],
+        "servers_failed": [{
+            "server": f.server, "reason": f.error.reason.value, "message": f.error.message,
+            "hint": _hint(f.verdicts[0]),
+            "images": [str(v.pull.reference) for v in f.verdicts]}
+            for f in server_failures(report)],
         "warnings": list(report.warnings),
     }
     if isinstance(report, LockedReport):
@@ -126,7 +197,9 @@ def verdict_json(verdict: ImageVerdict) -> dict[str, object]:
         "digest": trusted.digest if trusted else None,
         "role": trusted.role if trusted else None,
         "reason": verdict.reason.value if verdict.reason else None,
-        "message": verdict.message,
+        "message": _why(verdict) or None,
+        "hint": _hint(verdict),
+        "signed_by": list(getattr(error, "signed_by", ())),
         "expires": trusted.expires.isoformat() if trusted else None,
         "notes": list(trusted.notes) if trusted else [],
         "server": trusted.server if trusted else error.server if error else None,

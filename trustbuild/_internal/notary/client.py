@@ -245,7 +245,8 @@ class TrustClient:
             repo = self.repository(ref, deadline=deadline)
         except NoTrustData as exc:
             raise NoTrustData(f"No trust data for {tag}: {exc.message}", gun=exc.gun,
-                              server=exc.server) from None
+                              server=exc.server, reason=exc.reason,
+                              signed_by=exc.signed_by) from None
         target = repo.lookup(tag) if ref.digest is None else _signed_digest(repo, ref)
         notes = list(repo.notes)
         rule = self.policy.repository_rule(repo.gun) if self.policy is not None else None

@@ -174,7 +174,8 @@ class TrustedRepository:
         try:
             raw = self._fetcher.fetch("root.json", MAX_ROOT_SIZE)
         except NotFoundError:
-            raise NoTrustData(f"{self.server} does not have trust data for {self.gun}") from None
+            raise NoTrustData(f"{self.server} does not have trust data for {self.gun}",
+                              reason=Reason.NO_TRUST_DATA) from None
         root = parse_root(raw)
         check_root(root, self.gun, self._now, pin=self._pin)
         self._check_expiry(root)
@@ -378,7 +379,37 @@ class TrustedRepository:
             role = self.role(role_name)
             if role is not None and tag in role.targets:
                 return _signed_target(tag, role.targets[tag], role_name)
+        others = self.other_signers(tag)
+        if others:
+            raise NoTrustData(f"No trust data for {tag}: it is signed only by "
+                              f"{', '.join(others)}; trustbuild accepts {RELEASES} or targets",
+                              gun=self.gun, server=self.server,
+                              reason=Reason.SIGNED_BY_OTHER_ROLE, signed_by=others)
         raise NoTrustData(f"No trust data for {tag}", gun=self.gun, server=self.server)
+
+    def other_signers(self, tag: str) -> tuple[str, ...]:
+        """The delegations other than the accepted roles that sign *tag* (within their
+        paths), for messages only: nothing they sign is trusted.  A delegation that cannot
+        be read is left out."""
+        found: list[str] = []
+        queue = [d.name for d in self._require(self.targets).delegations]
+        seen: set[str] = set()
+        while queue and len(seen) < 256:
+            name = queue.pop(0)
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                role = self.role(name)
+                covered = any(tag.startswith(p) for p in self.paths_of(name))
+            except TrustError:
+                continue
+            if role is None:
+                continue
+            if covered and tag in role.targets and name not in ACCEPTED_ROLES:
+                found.append(name)
+            queue.extend(d.name for d in role.delegations)
+        return tuple(found)
 
     def _paths_if_delegated(self, role_name: str) -> tuple[str, ...]:
         if role_name == "targets":

@@ -494,8 +494,8 @@ def _translate(exc: BaseException, server: _Server, path: str) -> TrustError:
         return ProxyError(_scrub(f"the proxy {via.url} failed the connection to {hostport}: "
                                  f"{_reason(cause)}", via), server=hostport)
     if isinstance(reason, SSLError | ssl.SSLError):
-        return TLSError(f"TLS failure talking to {hostport}: {_reason(reason)}",
-                        server=hostport)
+        return TLSError(f"TLS failure talking to {hostport}: {_reason(reason)} (CA: "
+                        f"{server.ca})", server=hostport)
     if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError
                   | EmptyPoolError) and not isinstance(reason, NewConnectionError):
         return RequestTimeout(f"{hostport} did not answer in time ({_reason(reason)})",

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from trustbuild._internal.notary.keys import PublicKey
 from trustbuild._internal.notary.metadata import Root
 from trustbuild._internal.notary.roots import RootPin
-from trustbuild.errors import RootError
+from trustbuild.errors import Reason, RootError
 
 
 def load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:
@@ -52,7 +52,7 @@ def make_pin(key_ids: Sequence[str], certs: Sequence[Path], cas: Sequence[Path],
             raise RootError(f"root version {root.version} is not the pinned root (policy "
                             f"{source}): expected root key IDs {expected}"
                             + (f" or {' / '.join(extra)}" if extra else "")
-                            + f"; found {found}")
+                            + f"; found {found}", reason=Reason.PIN_MISMATCH)
         return kept
 
     return pin
