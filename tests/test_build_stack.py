@@ -65,6 +65,8 @@ def tb(stack: Stack, consumer_config: Path, tmp_path: Path) -> TB:
             stdin: str | None = None, extra_env: dict[str, str] | None = None) -> Run:
         env = {**stack.env(consumer_config), "TRUSTBUILD_DOCKER": docker,
                "DOCKER_BUILDKIT": builder, "TMPDIR": str(tmpdir), **(extra_env or {})}
+        if not builder:  # unset: docker (and trustbuild) decide
+            del env["DOCKER_BUILDKIT"]
         result = subprocess.run([entry_point(), *args], env=env,
                                 input=stdin, capture_output=True, text=True, timeout=600,
                                 check=False)
@@ -354,3 +356,31 @@ def test_onbuild_triggers_of_an_image_the_engine_lacks(tb: TB, publisher: Publis
     refused = tb("-t", "x", str(context(tmp_path, f"FROM {pulling.ref}\n")), builder="0")
     assert refused.code == 3, refused.err
     assert images.unsigned.ref in refused.err
+
+
+NEWER_CLI = "/usr/local/bin/docker"  # docker 28 without buildx: the classic builder
+
+
+@pytest.mark.skipif(not Path(NEWER_CLI).exists(), reason=f"no {NEWER_CLI} on this machine")
+def test_one_builder_rule_and_no_advice_about_a_variable_the_user_did_not_set(
+        tb: TB, stack: Stack, publisher: Publisher, images: Images, tmp_path: Path) -> None:
+    """Without DOCKER_BUILDKIT, a docker CLI without buildx builds with the classic
+    builder: refs, check and build all say so, and docker is not handed a DOCKER_BUILDKIT
+    (which would make docker 23+ tell the user to remove a variable they never set)."""
+    text = (f"FROM {images.unsigned.ref} AS unused\nFROM {images.legacy.ref} AS wanted\n"
+            "RUN true\n")
+    ctx = context(tmp_path, text)
+    refs = tb("refs", "--format", "json", "--target", "wanted", str(ctx), builder="",
+              docker=NEWER_CLI)
+    check = tb("check", "--format", "json", "--target", "wanted", str(ctx), builder="",
+               docker=NEWER_CLI)
+    for result in (refs, check):
+        report = json.loads(result.out)
+        assert report["reader"]["kind"] == "classic", report["reader"]
+        # the classic builder does not prune stages: the unsigned one is pulled too
+        assert images.unsigned.ref in {i["reference"] for i in report["images"]}
+    assert check.code == 4
+    ctx = context(tmp_path / "ok", f"FROM {images.legacy.ref}\nRUN true\n")
+    built = tb("-t", "tbtest/no-advice", str(ctx), builder="", docker=NEWER_CLI)
+    assert built.code == 0, built.err
+    assert "DOCKER_BUILDKIT" not in built.err and "DOCKER_BUILDKIT" not in built.out

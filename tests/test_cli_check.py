@@ -63,3 +63,50 @@ def test_verbose_explains_the_builder_and_the_references(sim: SimServer, config:
     assert loud.code == 0
     assert "Dockerfile reader: current BuildKit's rules (no docker CLI" in loud.err
     assert "reg.example/base:1 (FROM, line 1" in loud.err
+
+
+def _run_on_a_terminal(args: list[str], env: dict[str, str | None]) -> tuple[int, str, str]:
+    """Run trustbuild with standard error on a pseudo-terminal: (exit code, stdout, what the
+    terminal showed)."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.cli import installed_script
+
+    full = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([installed_script(), *args], env=full, stdout=subprocess.PIPE,
+                            stderr=follower, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: trustbuild is done
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    code = proc.wait()
+    os.close(leader)
+    return code, out, shown.decode(errors="replace")
+
+
+def test_progress_on_a_terminal_only_and_only_when_slow(sim: SimServer, config: Path,
+                                                        tmp_path: Path) -> None:
+    from tests.notarysim.server import Fault
+
+    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n")
+    sim.faults["timestamp.json"] = Fault(delay=2.5)
+    code, out, shown = _run_on_a_terminal(["check", "--format", "json", str(ctx)], env)
+    assert code == 0, shown
+    assert "resolving images 0/1" in shown and f"waiting for {sim.hostport}" in shown
+    assert json.loads(out)["exit_code"] == 0  # nothing of it on stdout
+    assert shown.rstrip().endswith("1 of 1 images trusted (read as current BuildKit's rules)")
+    piped = trustbuild("check", str(ctx), env=env)  # stderr a pipe: never a progress line
+    assert piped.code == 0 and "resolving images" not in piped.err
+    sim.faults.clear()
+    quick_code, _, quick = _run_on_a_terminal(["check", str(ctx)], env)
+    assert quick_code == 0 and "resolving images" not in quick  # under a second: silent

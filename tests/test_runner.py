@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from trustbuild._internal.dockerfile import Builder
 from trustbuild._internal.runner import (
     docker_env,
     parse_bool,
@@ -18,13 +17,12 @@ from trustbuild._internal.runner import (
 from trustbuild.errors import ExecutionError, UsageError
 
 
-def test_docker_gets_the_checked_builder_and_no_content_trust() -> None:
-    env = {"DOCKER_CONTENT_TRUST": "1", "DOCKER_HOST": "unix:///x", "DOCKER_BUILDKIT": "1"}
-    assert docker_env(env, Builder.CLASSIC, buildx=False) == {
-        "DOCKER_HOST": "unix:///x", "DOCKER_BUILDKIT": "0"}
-    assert docker_env(env, Builder.BUILDKIT, buildx=True) == {
-        "DOCKER_HOST": "unix:///x", "DOCKER_BUILDKIT": "1"}
-
+def test_docker_gets_no_content_trust_and_docker_buildkit_only_where_needed() -> None:
+    env = {"DOCKER_CONTENT_TRUST": "1", "DOCKER_HOST": "unix:///x"}
+    assert docker_env(env, None) == {"DOCKER_HOST": "unix:///x"}
+    assert docker_env(env, "0") == {"DOCKER_HOST": "unix:///x", "DOCKER_BUILDKIT": "0"}
+    # the user's own setting is theirs (trustbuild read it to choose the rules)
+    assert docker_env({**env, "DOCKER_BUILDKIT": "1"}, "0")["DOCKER_BUILDKIT"] == "1"
 
 def test_docker_buildkit_is_read_as_docker_reads_it() -> None:
     assert parse_bool("true", "DOCKER_BUILDKIT") and not parse_bool("0", "DOCKER_BUILDKIT")

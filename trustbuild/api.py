@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trustbuild._internal.builder_detection import builder_of, detect_reader
+from trustbuild._internal.builder_detection import detect_reader
 from trustbuild._internal.docker_args import (
     BuildCommand,
     build_args_from,
@@ -51,7 +51,7 @@ from trustbuild._internal.lockfile import (
     require_dockerfile,
 )
 from trustbuild._internal.lockfile import parse as parse_lock
-from trustbuild._internal.notary.client import TrustClient
+from trustbuild._internal.notary.client import Progress, TrustClient
 from trustbuild._internal.notary.inspection import RepositoryReport
 from trustbuild._internal.plan import (
     BuildRequest,
@@ -89,13 +89,14 @@ Say = Callable[[str], None]
 
 
 def trust_client(context: str | None = ".", *, config: str | None = None,
-                 offline: bool = False, env: Mapping[str, str] | None = None) -> TrustClient:
+                 offline: bool = False, env: Mapping[str, str] | None = None,
+                 progress: Progress | None = None) -> TrustClient:
     """A client carrying the effective policy for a build of *context* (``--config`` file,
     the project's ``.trustbuild.toml``, the user's file)."""
     from trustbuild._internal.policy import load
 
     env = dict(os.environ if env is None else env)
-    return TrustClient(env=env, offline=offline,
+    return TrustClient(env=env, offline=offline, progress=progress,
                        policy=load(config=config, context=context, env=env))
 
 
@@ -363,7 +364,7 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
         say(line)
     if not report.passes:
         return BuildResult(report.exit_code, report)
-    docker_environment = docker_env(env, builder_of(reader), buildx=buildx)
+    docker_environment = docker_env(env, None if buildx else reader.docker_buildkit)
     _refuse_registry_triggers(report, source, request, reader, client.policy,
                               lambda image: onbuild_triggers(binary, docker_environment, image))
     pinned = report.pinned()
@@ -410,7 +411,8 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
          build_args: Mapping[str, str] | None = None, builder_rules: str | None = None,
          docker: str | None = None, client: TrustClient | None = None,
          config: str | None = None, offline: bool = False,
-         env: Mapping[str, str] | None = None) -> ScanReport:
+         env: Mapping[str, str] | None = None, progress: Progress | None = None
+         ) -> ScanReport:
     """``trustbuild scan``: find the Dockerfiles under *paths* (``.gitignore`` and
     *exclude* patterns skip files) and check each as :func:`check` would, its directory
     being its build context; every distinct image is resolved once for the whole run.  No
@@ -439,7 +441,8 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
             policy = shared
         key = tuple(policy.files)  # one client (and one resolve_many) per policy
         if key not in clients:
-            clients[key] = TrustClient(env=env, offline=offline, policy=policy)
+            clients[key] = TrustClient(env=env, offline=offline, policy=policy,
+                                       progress=progress)
         return clients[key]
 
     return scan_files(files, reader=chosen, build_args=dict(build_args or {}),

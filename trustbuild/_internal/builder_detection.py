@@ -72,9 +72,12 @@ def _detect(docker: str, env: Mapping[str, str], *, buildx: bool) -> ReaderChoic
         return ReaderChoice(Reader(Kind.CLASSIC, server),
                             f"docker CLI {client} without buildx uses the classic builder; "
                             f"daemon {_said(server)}")
+    # Before 23 the CLI may also follow a daemon configured to build with BuildKit by
+    # default; DOCKER_BUILDKIT=0 makes it use the classic builder trustbuild checked for (and
+    # these versions say nothing about the variable).
     return ReaderChoice(Reader(Kind.CLASSIC, server),
                         f"docker CLI {_said(client)} uses the classic builder unless "
-                        f"DOCKER_BUILDKIT=1; daemon {_said(server)}")
+                        f"DOCKER_BUILDKIT=1; daemon {_said(server)}", docker_buildkit="0")
 
 
 def _said(version: str | None) -> str:

@@ -21,7 +21,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-from trustbuild._internal.dockerfile import Builder
 from trustbuild.errors import ExecutionError, Interrupted, UsageError
 
 log = logging.getLogger(__name__)
@@ -41,13 +40,16 @@ def parse_bool(value: str, name: str) -> bool:
     raise UsageError(f"{name} environment variable expects boolean value: {value!r}")
 
 
-def docker_env(env: Mapping[str, str], builder: Builder, *, buildx: bool) -> dict[str, str]:
-    """docker's environment: the builder trustbuild checked for, and no DOCKER_CONTENT_TRUST
-    (docker's classic-builder trust path would re-resolve the pinned ``name:tag@digest``
-    lines with its own, weaker rules and put its own digest in place of trustbuild's)."""
+def docker_env(env: Mapping[str, str], docker_buildkit: str | None) -> dict[str, str]:
+    """docker's environment: no DOCKER_CONTENT_TRUST (docker's classic-builder trust path
+    would re-resolve the pinned ``name:tag@digest`` lines with its own, weaker rules and put
+    its own digest in place of trustbuild's), and ``DOCKER_BUILDKIT`` only where the reader
+    trustbuild checked for needs it set (see ``ReaderChoice.docker_buildkit``): otherwise
+    the user's setting, or docker's own choice, which is the one trustbuild detected.  So
+    docker never advises about a variable the user did not set."""
     out = {k: v for k, v in env.items() if k != "DOCKER_CONTENT_TRUST"}
-    if not buildx:
-        out["DOCKER_BUILDKIT"] = "1" if builder is Builder.BUILDKIT else "0"
+    if docker_buildkit is not None and "DOCKER_BUILDKIT" not in env:
+        out["DOCKER_BUILDKIT"] = docker_buildkit
     return out
 
 

@@ -7,9 +7,13 @@ Streams: results go to standard output, diagnostics to standard error.  With
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +76,72 @@ class Streams:
 
     def error(self, message: str) -> None:
         self.err(f"trustbuild: error: {message}")
+
+
+class TerminalProgress:
+    """When trust resolution takes longer than *delay* seconds and standard error is a
+    terminal, one line there, redrawn: images resolved of all, and the trust servers being
+    waited on.  Cleared when the work ends.  Never on a pipe, never in JSON."""
+
+    def __init__(self, delay: float = 1.0, interval: float = 0.25) -> None:
+        self._delay, self._interval = delay, interval
+        self._state: tuple[int, int, Sequence[str]] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="trustbuild-progress")
+        self._shown = False
+        self._started = 0.0
+
+    @staticmethod
+    def wanted() -> bool:
+        return sys.stderr.isatty()
+
+    def update(self, done: int, total: int, waiting: Sequence[str]) -> None:
+        self._state = (done, total, tuple(waiting))
+
+    def __enter__(self) -> TerminalProgress:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._clear()
+
+    def _clear(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self._shown = False
+
+    def _run(self) -> None:
+        if self._stop.wait(self._delay):
+            return
+        while not self._stop.is_set():
+            state = self._state
+            if state is not None and state[0] >= state[1]:
+                self._clear()  # resolved: whatever comes next (docker) has the line
+            elif state is not None:
+                done, total, waiting = state
+                elapsed = time.monotonic() - self._started
+                line = f"trustbuild: resolving images {done}/{total} ({elapsed:.0f} s)"
+                if waiting:
+                    line += f"; waiting for {', '.join(waiting[:3])}"
+                    line += " …" if len(waiting) > 3 else ""
+                width = shutil.get_terminal_size().columns
+                sys.stderr.write("\r\033[K" + line[:max(20, width - 1)])
+                sys.stderr.flush()
+                self._shown = True
+            self._stop.wait(self._interval)
+
+
+def progress() -> contextlib.AbstractContextManager[TerminalProgress | None]:
+    """A :class:`TerminalProgress` for the command's trust client, when stderr is a
+    terminal; otherwise nothing."""
+    if TerminalProgress.wanted():
+        return TerminalProgress()
+    return contextlib.nullcontext()
 
 
 def configure_logging(verbosity: int) -> None:

@@ -15,16 +15,18 @@ from trustbuild._internal.cli.base import (
     VERBOSE,
     DockerStyle,
     locked_option,
+    progress,
 )
 from trustbuild._internal.docker_args import BuildCommand
 
 
 def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
-    result = api.build_command(cmd, docker=cmd.own_value("docker"),
-                               buildx=cmd.has_own("buildx"), env=env,
-                               config=cmd.own_value("config"),
-                               offline=cmd.has_own("offline"),
-                               locked=locked_option(cmd))
+    with progress() as shown:
+        client = api.trust_client(cmd.context, config=cmd.own_value("config"),
+                                  offline=cmd.has_own("offline"), env=env, progress=shown)
+        result = api.build_command(cmd, docker=cmd.own_value("docker"),
+                                   buildx=cmd.has_own("buildx"), env=env, client=client,
+                                   locked=locked_option(cmd))
     return result.exit_code
 
 

@@ -17,13 +17,21 @@ from trustbuild._internal.cli.base import (
     VERBOSE,
     DockerStyle,
     Streams,
+    TerminalProgress,
     locked_option,
+    progress,
 )
 from trustbuild._internal.docker_args import BuildCommand, refuse_unsupported
 from trustbuild._internal.plan import CheckReport
 
 
 def checked(cmd: BuildCommand, env: Mapping[str, str], *, gate: bool = True) -> CheckReport:
+    with progress() as shown:
+        return _checked(cmd, env, gate=gate, shown=shown)
+
+
+def _checked(cmd: BuildCommand, env: Mapping[str, str], *, gate: bool,
+             shown: TerminalProgress | None) -> CheckReport:
     """The check a docker command line describes (``check``, ``pin``); with ``--locked``,
     held to the lock (*gate*: a lock entry the build no longer pulls fails it)."""
     refuse_unsupported(cmd)
@@ -31,7 +39,7 @@ def checked(cmd: BuildCommand, env: Mapping[str, str], *, gate: bool = True) -> 
     reader = api.decide_reader(cmd.own_value("builder-rules"), docker=cmd.own_value("docker"),
                                env=env)
     client = api.trust_client(request.context, config=cmd.own_value("config"),
-                              offline=cmd.has_own("offline"), env=env)
+                              offline=cmd.has_own("offline"), env=env, progress=shown)
     stdin = _stdin() if request.dockerfile == "-" else None
     locked = locked_option(cmd)
     if locked is not False:

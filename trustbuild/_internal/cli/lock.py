@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 from trustbuild import api
 from trustbuild._internal import output
 from trustbuild._internal.cli.base import (
+    BUILDER_RULES,
     CONFIG,
     DOCKER,
     LOCK_OUTPUT,
@@ -14,6 +16,7 @@ from trustbuild._internal.cli.base import (
     VERBOSE,
     DockerStyle,
     Streams,
+    progress,
 )
 from trustbuild._internal.docker_args import BuildCommand, refuse_unsupported
 
@@ -23,14 +26,11 @@ def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
     request = api.request_from(cmd, env)
     reader = api.decide_reader(cmd.own_value("builder-rules"), docker=cmd.own_value("docker"),
                                env=env)
-    client = api.trust_client(request.context, config=cmd.own_value("config"),
-                              offline=cmd.has_own("offline"), env=env)
-    stdin = None
-    if request.dockerfile == "-":
-        import sys
-
-        stdin = sys.stdin.buffer.read()
-    result = api.lock_request(request, reader, client, stdin, cmd.own_value("output"))
+    stdin = sys.stdin.buffer.read() if request.dockerfile == "-" else None
+    with progress() as shown:
+        client = api.trust_client(request.context, config=cmd.own_value("config"),
+                                  offline=cmd.has_own("offline"), env=env, progress=shown)
+        result = api.lock_request(request, reader, client, stdin, cmd.own_value("output"))
     streams = Streams()
     if result.lock is None:
         streams.err(output.check_text(result.report))
@@ -56,5 +56,5 @@ it.  Build options (--build-arg, --target, --platform) count as for check.  On a
 lock, entries still signed the same way are kept and the changes are printed (old -> new
 digest).  Nothing is written unless every image is trusted.  Use it with
 `build --locked`, `pin --locked` and `check --locked`.""",
-    (LOCK_OUTPUT, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
+    (LOCK_OUTPUT, BUILDER_RULES, CONFIG, OFFLINE, DOCKER, VERBOSE), run)
 command = COMMAND.click_command()

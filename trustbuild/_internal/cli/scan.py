@@ -10,6 +10,7 @@ from trustbuild import api
 from trustbuild._internal import output as formats
 from trustbuild._internal.cli.base import (
     BUILD_ARG,
+    BUILDER_RULES,
     CONFIG,
     DOCKER,
     EXCLUDE,
@@ -22,6 +23,7 @@ from trustbuild._internal.cli.base import (
     configure_logging,
     fail,
     finish,
+    progress,
 )
 from trustbuild._internal.docker_args import build_args_from
 from trustbuild.errors import ExecutionError, TrustbuildError, exit_codes_help
@@ -36,11 +38,13 @@ from trustbuild.errors import ExecutionError, TrustbuildError, exit_codes_help
 @click_option(BUILD_ARG, multiple=True)
 @click_option(CONFIG)
 @click_option(OFFLINE)
+@click_option(BUILDER_RULES)
 @click_option(DOCKER)
 @click_option(VERBOSE)
 def command(paths: tuple[str, ...], format: str | None, output: str | None,
             exclude: tuple[str, ...], build_arg: tuple[str, ...], config: str | None,
-            offline: bool, docker: str | None, verbose: int) -> None:
+            offline: bool, builder_rules: str | None, docker: str | None,
+            verbose: int) -> None:
     """Check every Dockerfile under each PATH (default: .) in one run.
 
     Finds Dockerfile, Containerfile, *.Dockerfile and Dockerfile.*, skipping .git and what
@@ -54,9 +58,11 @@ def command(paths: tuple[str, ...], format: str | None, output: str | None,
     configure_logging(verbose)
     try:
         env = dict(os.environ)
-        report = api.scan(list(paths) or ["."], exclude=exclude,
-                          build_args=build_args_from(build_arg, env), docker=docker,
-                          config=config, offline=offline, env=env)
+        with progress() as shown:
+            report = api.scan(list(paths) or ["."], exclude=exclude,
+                              build_args=build_args_from(build_arg, env),
+                              builder_rules=builder_rules, docker=docker, config=config,
+                              offline=offline, env=env, progress=shown)
         if fmt == "text":
             text = formats.scan_text(report)
         else:

@@ -215,10 +215,13 @@ def reader_named(name: str) -> Reader:
 
 @dataclass(frozen=True, slots=True)
 class ReaderChoice:
-    """The reader chosen for a command, and why (for ``-v`` logging and for output)."""
+    """The reader chosen for a command, and why (for ``-v`` logging and for output).
+    *docker_buildkit*: the ``DOCKER_BUILDKIT`` docker must be given so that it builds with
+    this reader, where its own default might differ (None: leave the environment alone)."""
 
     reader: Reader
     reason: str
+    docker_buildkit: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {**self.reader.to_json(), "reason": self.reason}

@@ -14,13 +14,13 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from trustbuild._internal.dockerconfig import config_dir, default_trust_server, trust_dir
 from trustbuild._internal.notary.cache import MetadataCache, ReadOnlyCache
@@ -104,8 +104,10 @@ class TrustClient:
                  transport: Transport | None = None,
                  clock: Callable[[], datetime] | None = None,
                  max_age: timedelta = DEFAULT_MAX_AGE,
-                 run_timeout: float | None = None) -> None:
+                 run_timeout: float | None = None,
+                 progress: Progress | None = None) -> None:
         self._env = dict(os.environ if env is None else env)
+        self.progress = progress
         self.docker_config = docker_config if docker_config is not None \
             else config_dir(self._env)
         self.policy = policy
@@ -292,12 +294,17 @@ class TrustClient:
         by name at once, so that the round trips of all of them overlap."""
         parsed = {str(ref): ref for ref in map(_as_reference, references)}
         deadline = self._deadline()
+        tracker = _Tracker(self.progress, len(parsed))
 
         def one(text: str) -> TrustedDigest | TrustError:
+            server = self._server_quietly(parsed[text])
+            tracker.started(server)
             try:
                 return self._resolve(parsed[text], deadline)
             except TrustError as exc:
                 return exc
+            finally:
+                tracker.finished(server)
 
         first_uses = self._first_uses(list(parsed.values()))
         requests = len(first_uses) * len(FIRST_READS)
@@ -315,6 +322,13 @@ class TrustClient:
             with self._guard:
                 for key in first_uses:
                     self._first_reads.pop(key, None)  # what the updates did not take
+
+    def _server_quietly(self, ref: ImageReference) -> str:
+        """The trust server's host:port for progress reports ("" when it cannot be told)."""
+        try:
+            return urllib.parse.urlsplit(self.server(ref)).netloc
+        except TrustError:
+            return ""
 
     def _first_uses(self, refs: list[ImageReference]) -> dict[tuple[str, str], ImageReference]:
         """The repositories of *refs* whose first update is still to come: not loaded by
@@ -345,6 +359,42 @@ class TrustClient:
         futures = {role: fetchers.submit(get, f"{base}{role}.json") for role in FIRST_READS}
         with self._guard:
             self._first_reads[key] = _FirstReads(futures)
+
+
+class Progress(Protocol):
+    """Told how a :meth:`TrustClient.resolve_many` goes: references done of *total*, and the
+    trust servers being waited on."""
+
+    def update(self, done: int, total: int, waiting: Sequence[str]) -> None: ...
+
+
+class _Tracker:
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self._progress, self._total = progress, total
+        self._done = 0
+        self._waiting: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def started(self, server: str) -> None:
+        if self._progress is None:
+            return
+        with self._lock:
+            self._waiting[server] = self._waiting.get(server, 0) + 1
+            self._report()
+
+    def finished(self, server: str) -> None:
+        if self._progress is None:
+            return
+        with self._lock:
+            self._done += 1
+            self._waiting[server] -= 1
+            if not self._waiting[server]:
+                del self._waiting[server]
+            self._report()
+
+    def _report(self) -> None:
+        assert self._progress is not None
+        self._progress.update(self._done, self._total, sorted(s for s in self._waiting if s))
 
 
 class _FirstReads:
