@@ -110,3 +110,36 @@ def test_progress_on_a_terminal_only_and_only_when_slow(sim: SimServer, config: 
     sim.faults.clear()
     quick_code, _, quick = _run_on_a_terminal(["check", str(ctx)], env)
     assert quick_code == 0 and "resolving images" not in quick  # under a second: silent
+
+
+def test_streams_of_a_refusal(sim: SimServer, config: Path, tmp_path: Path) -> None:
+    """A refused image: `pin` writes nothing on standard output (a pipe into
+    `docker build -f -` gets no Dockerfile), the reasons go to standard error; `check -q`
+    leaves out the trusted images; warn mode passes the gate and says it did not enforce."""
+    ctx, env = _setup(sim, config, tmp_path,
+                      "FROM reg.example/base:1\nCOPY --from=reg.example/none:1 / /\n")
+    pinned = trustbuild("pin", str(ctx), env=env)
+    assert pinned.code == 4 and pinned.out == ""
+    assert "refused: reg.example/none:1 (COPY --from, line 2): No trust data for 1" in \
+        pinned.err
+    assert "hint: " in pinned.err
+    quiet = trustbuild("check", "-q", str(ctx), env=env)
+    assert quiet.code == 4 and "reg.example/base:1 ->" not in quiet.out
+    assert "reg.example/none:1" in quiet.out
+    warn = tmp_path / "warn.toml"
+    warn.write_text("[trust]\nmode = 'warn'\n")
+    warned = trustbuild("check", "--format", "json", "--config", str(warn), str(ctx), env=env)
+    report = json.loads(warned.out)
+    assert warned.code == 0 and report["ok"] is False and report["passed"] is True
+    assert report["mode"] == "warn" and "warn mode: nothing enforced" in warned.err
+
+
+def test_a_misnamed_target_lists_the_stages(tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM a:1 AS build\nFROM b:1 AS final\n")
+    result = trustbuild("refs", "--target", "biuld", str(ctx),
+                        env={"TRUSTBUILD_DOCKER": "/nonexistent/docker"})
+    assert result.code == 3
+    assert "failed to reach build target biuld" in result.err
+    assert "(its stages: build, final)" in result.err

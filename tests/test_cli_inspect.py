@@ -54,3 +54,15 @@ def test_inspect_exit_codes(sim: SimServer, config: Path) -> None:
     both = trustbuild("inspect", "--format", "json", "reg.example/none", env=_env(sim, config))
     [failed] = json.loads(both.out)["repositories"]
     assert failed["ok"] is False and failed["error"]["exit_code"] == 4
+
+
+def test_inspect_offline_says_so(sim: SimServer, config: Path) -> None:
+    r = sim.add(SimRepo("reg.example/cached"))
+    r.sign_tag("1", D1)
+    r.publish()
+    assert trustbuild("inspect", "reg.example/cached", env=_env(sim, config)).code == 0
+    offline = trustbuild("inspect", "--offline", "--format", "json", "reg.example/cached",
+                         env=_env(sim, config))
+    assert offline.code == 0, offline.err
+    assert json.loads(offline.out)["offline"] is True
+    assert "offline: answered from the local trust cache only" in offline.err

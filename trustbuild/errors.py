@@ -16,7 +16,10 @@ Each trust failure also carries a stable machine :class:`Reason`, which JSON out
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import enum
+from collections.abc import Iterator
 
 
 class ExitCode(enum.IntEnum):
@@ -114,17 +117,32 @@ class LockfileError(UsageError):
 
 # -- 3: the Dockerfile -----------------------------------------------------------------------
 
+_DOCKERFILE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "trustbuild_dockerfile", default=None)
+
+
+@contextlib.contextmanager
+def reading_dockerfile(path: str | None) -> Iterator[None]:
+    """While the front end reads the Dockerfile *path*, every :class:`DockerfileError`
+    raised names it (the front end is pure: it gets text, not a file)."""
+    token = _DOCKERFILE.set(path)
+    try:
+        yield
+    finally:
+        _DOCKERFILE.reset(token)
+
+
 class DockerfileError(TrustbuildError):
     """The Dockerfile cannot be read the way its builder reads it, or the set of images it
-    pulls cannot be decided statically.  Carries the file and the 1-based line (0: the file
-    as a whole)."""
+    pulls cannot be decided statically.  Carries the file (given, or the one being read: see
+    :func:`reading_dockerfile`) and the 1-based line (0: the file as a whole)."""
 
     exit_code = ExitCode.DOCKERFILE
 
     def __init__(self, message: str, line: int = 0, *, path: str | None = None) -> None:
         super().__init__(message)
         self.line = line
-        self.path = path
+        self.path = path if path is not None else _DOCKERFILE.get()
 
     def __str__(self) -> str:
         where = self.path or "Dockerfile"

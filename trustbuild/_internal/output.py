@@ -387,9 +387,11 @@ def _repository_text(report: RepositoryReport) -> str:
     return "\n".join(lines)
 
 
-def inspect_json(results: Sequence[InspectResult]) -> dict[str, object]:
+def inspect_json(results: Sequence[InspectResult], *, offline: bool = False
+                 ) -> dict[str, object]:
     return {
         "schema_version": SCHEMA_VERSION,
+        "offline": offline,
         "repositories": [_inspect_result_json(r) for r in results],
     }
 

@@ -31,11 +31,14 @@ def command(images: tuple[str, ...], fmt: str, offline: bool, config: str | None
     except TrustbuildError as exc:
         fail(exc, fmt=fmt, command="inspect", verbose=verbose)
     streams = Streams()
+    if offline:
+        streams.err("trustbuild: offline: answered from the local trust cache only; no "
+                    "trust server was asked, so revocations since it was filled are not seen")
     for result in results:
         if result.error is not None:
             streams.err(f"trustbuild: {result.image}: {result.error}")
     if fmt == "json":
-        streams.out(output.to_json(output.inspect_json(results)))
+        streams.out(output.to_json(output.inspect_json(results, offline=offline)))
     elif any(r.report for r in results):
         streams.out(output.inspect_text(results))
     finish(max((r.exit_code for r in results), default=0))

@@ -35,7 +35,12 @@ from trustbuild._internal.dockerfile.readers import (
 )
 from trustbuild._internal.dockerfile.shell import Lexer
 from trustbuild._internal.reference import ImageReference, parse_normalized
-from trustbuild.errors import DockerfileError, InvalidReferenceError, ShellError
+from trustbuild.errors import (
+    DockerfileError,
+    InvalidReferenceError,
+    ShellError,
+    reading_dockerfile,
+)
 
 
 class Builder(enum.Enum):
@@ -131,13 +136,10 @@ def analyse(text: str, options: BuildOptions | None = None, *,
     Raises :class:`DockerfileError` (carrying *path*, the Dockerfile's name for messages) for
     a file the reader rejects, or one whose readers disagree about what is pulled."""
     options = options or BuildOptions()
-    try:
+    with reading_dockerfile(path):
         outcomes = [outcome for outer in options.rule_sets()
                     for outcome in _read_under(text, options, outer)]
         return _agreed(outcomes)
-    except DockerfileError as exc:
-        exc.path = exc.path or path
-        raise
 
 
 @dataclass(slots=True)
@@ -400,8 +402,10 @@ class _Conversion:
         for stage in ordered:
             if stage.name == wanted:
                 return stage.index
+        names = ", ".join(s.name for s in stages if s.name) or "none has a name"
         raise DockerfileError(
-            f"failed to reach build target {self.options.target} in Dockerfile")
+            f"failed to reach build target {self.options.target} in Dockerfile (its stages: "
+            f"{names})")
 
     def _builtins(self, target_index: int) -> dict[str, str]:
         if not self.rules.builtin_platform_args:
