@@ -384,3 +384,31 @@ def test_one_builder_rule_and_no_advice_about_a_variable_the_user_did_not_set(
     built = tb("-t", "tbtest/no-advice", str(ctx), builder="", docker=NEWER_CLI)
     assert built.code == 0, built.err
     assert "DOCKER_BUILDKIT" not in built.err and "DOCKER_BUILDKIT" not in built.out
+
+
+def test_verbose_explains_each_decision(tb: TB, images: Images, tmp_path: Path) -> None:
+    """`-v` says which reader and why, which trust server and CA each repository used,
+    whether its trust data was fetched or cached, which role signed, and why each stage's
+    images are pulled or not; never a credential."""
+    text = (f"ARG BASE={images.legacy.repo}\n"
+            f"FROM {images.unsigned.ref} AS unused\n"
+            f"FROM ${{BASE}}:1 AS build\nRUN true\n"
+            f"FROM {images.releases.ref}\nCOPY --from=build / /b\n")
+    ctx = context(tmp_path, text)
+    first = tb("check", "-v", str(ctx), builder="1")
+    assert first.code == 0, first.err
+    err = first.err
+    assert "Dockerfile reader: BuildKit 0.8 built into docker 20.10" in err
+    assert "DOCKER_BUILDKIT=1 in the environment" in err
+    assert "stage unused (line 2): not built, so not pulled" in err
+    assert f"FROM ${{BASE}}:1 is {images.legacy.ref} after build args" in err
+    for image in (images.legacy, images.releases):
+        gun = image.repo
+        assert f"{gun}: trust server " in err and "CA " in err
+        assert f"{gun}: fetched " in err
+    assert f"{images.releases.repo}:1 is {images.releases.digest}, signed by " \
+           "targets/releases" in err
+    again = tb("check", "-v", str(ctx), builder="1")
+    assert f"{images.legacy.repo}: nothing fetched: the trust cache answered" in again.err \
+        or f"{images.legacy.repo}: fetched timestamp" in again.err
+    assert "password" not in err.lower() and "token" not in err.lower()

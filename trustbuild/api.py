@@ -146,6 +146,8 @@ def refs_for(request: BuildRequest, reader: ReaderChoice, policy: Policy | None 
     source = read_dockerfile(request.context, request.dockerfile, stdin)
     analysis = analyse(source.text, options_for(request, reader, policy),
                        path=source.display)
+    for decision in analysis.decisions:
+        log.info("%s: %s", source.display, decision)
     return RefsReport(source.display, reader, analysis.pulls, analysis.warnings)
 
 

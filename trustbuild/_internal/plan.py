@@ -190,6 +190,8 @@ def check_dockerfile(dockerfile: Dockerfile, options: BuildOptions, resolve: Res
     reader of the file (default: the reader *options* name)."""
     reader = reader or reader_of(options)
     analysis = analyse(dockerfile.text, options, path=dockerfile.display)
+    for decision in analysis.decisions:
+        log.info("%s: %s", dockerfile.display, decision)
     for pull in analysis.pulls:
         log.info("%s: %s (%s, line %d, stage %s)", dockerfile.display, pull.reference,
                  pull.instruction, pull.line, pull.stage)

@@ -123,6 +123,8 @@ class Analysis:
     # Where the file's own `# syntax=` value is, as its reader detects it (for pinning a
     # policy frontend in its place).
     syntax_span: tuple[int, int] | None = None
+    # Why each stage's images are or are not pulled, for people (`-v`).
+    decisions: list[str] = field(default_factory=list)
 
 
 def find_pulls(text: str, options: BuildOptions | None = None) -> list[ImagePull]:
@@ -188,14 +190,17 @@ def _convert(text: str, options: BuildOptions, rules: Rules) -> Analysis:
         pulls: list[ImagePull] = []
         literals: list[LiteralBase] = []
         unread: list[ImagePull] = []
+        decisions: list[str] = []
         for target in targets:
             conversion = _Conversion(parsed, program, options, rules, build_platform, target)
             pulls.extend(conversion.run(warnings))
             literals.extend(conversion.literal_bases)
             unread.extend(conversion.unread_trigger_images)
+            decisions.extend(conversion.decisions)
     except ShellError as exc:  # pragma: no cover - converted where the line is known
         raise DockerfileError(str(exc)) from None
-    return Analysis(parsed, pulls, warnings, literals, unread_trigger_images=unread)
+    return Analysis(parsed, pulls, warnings, literals, unread_trigger_images=unread,
+                    decisions=list(dict.fromkeys(decisions)))
 
 
 def _pull_key(pull: ImagePull) -> tuple[str, str | None]:
@@ -370,6 +375,7 @@ class _Conversion:
         self.states: list[_StageState] = []
         self.literal_bases: list[LiteralBase] = []
         self.unread_trigger_images: list[ImagePull] = []
+        self.decisions: list[str] = []
 
     def run(self, warnings: list[str]) -> list[ImagePull]:
         target_index = self._target_index()
@@ -381,6 +387,7 @@ class _Conversion:
         chosen = self._stages_to_pull(target_index)
         if self.rules.is_classic:
             self._reject_buildkit_only(chosen)
+        self._explain(target_index, chosen)
         pulls: list[ImagePull] = []
         for index in sorted(chosen):
             state = self.states[index]
@@ -389,6 +396,29 @@ class _Conversion:
                 self.unread_trigger_images.extend(p for p in state.pulls
                                                   if p.instruction == "FROM")
         return pulls
+
+    def _explain(self, target_index: int, chosen: set[int]) -> None:
+        """Why each stage's images are pulled or not, and what its FROM expanded to."""
+        target = self.program.stages[target_index]
+        target_name = target.name or f"stage {target.index}"
+        why_target = f"--target {self.options.target}" if self.options.target else \
+            "the last stage"
+        for state in self.states:
+            stage = state.stage
+            name = stage.name or str(stage.index)
+            where = f"stage {name} (line {stage.line})"
+            if stage.index not in chosen:
+                self.decisions.append(
+                    f"{where}: not built, so not pulled: the target, {target_name} "
+                    f"({why_target}), does not need it ({self.rules.label} rules)")
+                continue
+            built_for = f" for {state.platform}"
+            if "$" in stage.base.raw:
+                self.decisions.append(f"{where}: FROM {stage.base.raw} is {state.base_text} "
+                                      f"after build args{built_for}")
+            elif stage.platform is not None:
+                self.decisions.append(f"{where}: FROM --platform={stage.platform} builds"
+                                      f"{built_for}")
 
     # -- arguments --------------------------------------------------------------------------
 
