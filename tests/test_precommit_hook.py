@@ -42,7 +42,8 @@ def test_hook_is_a_python_hook_on_the_console_script() -> None:
     spec = hook()
     assert spec["language"] == "python"
     assert spec["entry"].split()[0] == "trustbuild"
-    assert spec["pass_filenames"] is False  # until `trustbuild scan` takes files (issue 17)
+    assert spec["entry"] == "trustbuild scan"  # the touched Dockerfiles, passed as files
+    assert spec.get("pass_filenames", True) is True and spec["require_serial"] is True
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_pre_commit_runs_the_hook_on_the_real_stack(image: str, code: int, stack
     assert result.returncode == code, output  # pre-commit exits 1 for any failing hook
     if code == 0:
         assert f"{ref} -> {catalog.releases.digest}" in output
-        assert re.search(r"trustbuild check \(base images are signed\)\.+Passed", output)
+        assert re.search(r"trustbuild scan \(base images are signed\)\.+Passed", output)
     else:
         assert "hook id: trustbuild-check" in output and "exit code: 4" in output
         assert f"No trust data for {catalog.unsigned_tag.tag}" in output
