@@ -81,3 +81,11 @@ def dist(session: nox.Session) -> None:
     shutil.rmtree(out, ignore_errors=True)
     session.run("python", "-m", "build", "--outdir", str(out), ".")
     session.run("twine", "check", "--strict", *sorted(str(p) for p in out.iterdir()))
+
+
+@nox.session(python=PYTHON)
+def compare(session: nox.Session) -> None:
+    """dockerfile-parse against BuildKit's recorded corpus (benchmarks/
+    dockerfile_parse_comparison.py): why it is not in the decision path (docs/design.md)."""
+    session.install("-e", ".[compare]")
+    session.run("python", "benchmarks/dockerfile_parse_comparison.py")
