@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import Client
 from tests.notarysim.keys import SimKey, make_key
+from tests.notarysim.published import DIGEST, OTHER, REGISTRY, ref, repo
 from tests.notarysim.repo import SimRepo, file_meta, go_time
 from tests.notarysim.server import Fault, SimServer
 from tests.stack.services import ensure_packages
@@ -37,22 +38,6 @@ from trustbuild.errors import (
     TLSError,
     TrustError,
 )
-
-REGISTRY = "reg.example:5000"
-DIGEST = hashlib.sha256(b"image manifest").hexdigest()
-OTHER = hashlib.sha256(b"another manifest").hexdigest()
-
-
-def repo(sim: SimServer, name: str = "app", **kw: Any) -> SimRepo:
-    r = sim.add(SimRepo(f"{REGISTRY}/{name}", **kw))
-    r.sign_tag("1", DIGEST)
-    r.publish()
-    return r
-
-
-def ref(r: SimRepo, tag: str = "1") -> str:
-    return f"{r.gun}:{tag}"
-
 
 # -- formats --------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import Client
 from tests.notarysim.keys import make_key
+from tests.notarysim.published import DIGEST, OTHER, REGISTRY, ref, repo
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
 from trustbuild._internal.notary.client import TrustClient
@@ -26,21 +27,6 @@ from trustbuild.errors import (
     RootError,
     TrustError,
 )
-
-REGISTRY = "reg.example:5000"
-DIGEST = hashlib.sha256(b"image manifest").hexdigest()
-OTHER = hashlib.sha256(b"another manifest").hexdigest()
-
-
-def repo(sim: SimServer, name: str, **kw: Any) -> SimRepo:
-    r = sim.add(SimRepo(f"{REGISTRY}/{name}", **kw))
-    r.sign_tag("1", DIGEST)
-    r.publish()
-    return r
-
-
-def ref(r: SimRepo, tag: str = "1") -> str:
-    return f"{r.gun}:{tag}"
 
 
 def other_machine(sim: SimServer, config: Path, name: str) -> TrustClient:
