@@ -98,3 +98,77 @@ def test_the_stacks_docker(stack: Stack, docker: str, env: dict[str, str],
     choice = detect_reader(docker, environment, buildx=False)
     assert choice.reader.rule_sets() == (rules,)
     assert choice.reader.version is not None and choice.reader.version.startswith("20.10")
+
+
+def builders_docker(tmp_path: Path, builders: dict[str, str], *, selected: str,
+                    context: str = "default", client: str = "28.2.2") -> tuple[str, Path]:
+    """A docker 23+ CLI with buildx and several builders: `buildx inspect NAME` describes
+    NAME, `buildx inspect` the one selected with `docker buildx use`; every call is logged."""
+    log = tmp_path / "calls"
+    cases = "".join(f"    {name}) echo 'Name: {name}'; echo 'Buildkit: {version}';;\n"
+                    for name, version in builders.items())
+    script = tmp_path / "docker"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {log}\n'
+        f'if [ "$1" = version ]; then echo "{client}|20.10.24"; exit 0; fi\n'
+        f'if [ "$1" = context ]; then echo {context}; exit 0; fi\n'
+        'if [ "$1" = buildx ] && [ "$2" = version ]; then echo v0.20.1; exit 0; fi\n'
+        'if [ "$1" = buildx ] && [ "$2" = inspect ]; then\n'
+        f'  name="${{3:-{selected}}}"\n'
+        f'  case "$name" in\n{cases}    *) exit 1;;\n  esac\n  exit 0\nfi\nexit 1\n')
+    script.chmod(0o755)
+    return str(script), log
+
+
+BUILDERS = {"default": "20.10.24", "ctx2": "20.10.24", "fast": "v0.25.1", "mine": "v0.12.0"}
+
+
+def test_docker_build_uses_the_contexts_default_builder_not_the_selected_one(
+        tmp_path: Path) -> None:
+    """docker 23+ sends `docker build` to buildx with BUILDX_BUILDER=<current context>
+    (docker/cli processBuilder): the daemon's own BuildKit, whatever `docker buildx use`
+    selected.  Asking plain `buildx inspect` would read the file as the wrong BuildKit."""
+    docker, log = builders_docker(tmp_path, BUILDERS, selected="fast")
+    choice = detect_reader(docker, {}, buildx=False)
+    assert choice.reader.kind is Kind.DAEMON_BUILDKIT
+    assert choice.reader.rule_sets() == (BUILDKIT_0_8,)
+    assert "buildx inspect default" in log.read_text()
+    # `docker buildx build` does use the selected builder
+    assert detect_reader(docker, {}, buildx=True).reader.rule_sets() == (CURRENT,)
+
+
+def test_the_builder_docker_build_names_is_the_one_asked(tmp_path: Path) -> None:
+    docker, _ = builders_docker(tmp_path, BUILDERS, selected="fast", context="ctx2")
+    assert detect_reader(docker, {}, buildx=False).reader.rule_sets() == (BUILDKIT_0_8,)
+    named = detect_reader(docker, {}, buildx=False, builder_name="mine")
+    assert named.reader.version == "v0.12.0" and "builder mine" in named.reason
+    from_env = detect_reader(docker, {"BUILDX_BUILDER": "fast"}, buildx=False)
+    assert from_env.reader.rule_sets() == (CURRENT,)
+    assert detect_reader(docker, {"DOCKER_BUILDKIT": "1"}, buildx=False).reader.rule_sets() \
+        == (BUILDKIT_0_8,)  # DOCKER_BUILDKIT=1 on 23+: buildx too, the context's builder
+
+
+def test_a_builder_alias_decides_which_plugin_builds(tmp_path: Path) -> None:
+    docker, _ = builders_docker(tmp_path, BUILDERS, selected="fast")
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    env = {"DOCKER_CONFIG": str(config)}
+    (config / "config.json").write_text('{"aliases": {"builder": "buildx"}}')
+    # `docker buildx install`: docker build is buildx build, on the selected builder
+    assert detect_reader(docker, env, buildx=False).reader.rule_sets() == (CURRENT,)
+    (config / "config.json").write_text('{"aliases": {"builder": "kaniko-shim"}}')
+    unknown = detect_reader(docker, env, buildx=False)
+    assert len(unknown.reader.rule_sets()) == 2 and "kaniko-shim" in unknown.reason
+
+
+def test_an_empty_docker_buildkit_is_unset_and_overridden_where_needed(tmp_path: Path) -> None:
+    """docker 20.10 reads DOCKER_BUILDKIT="" as unset (a daemon configured for BuildKit
+    would then build with it): trustbuild checks for the classic builder and hands docker
+    DOCKER_BUILDKIT=0, so docker builds with what was checked."""
+    from trustbuild._internal.runner import docker_env
+
+    docker = fake_docker(tmp_path, "20.10.24", "20.10.24", None)
+    choice = detect_reader(docker, {"DOCKER_BUILDKIT": ""}, buildx=False)
+    assert choice.reader.kind is Kind.CLASSIC and choice.docker_buildkit == "0"
+    assert docker_env({"DOCKER_BUILDKIT": ""}, choice.docker_buildkit)["DOCKER_BUILDKIT"] == "0"

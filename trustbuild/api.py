@@ -102,7 +102,7 @@ def trust_client(context: str | None = ".", *, config: str | None = None,
 
 def decide_reader(builder_rules: str | None = None, *, docker: str | None = None,
                   env: Mapping[str, str] | None = None, buildx: bool = False,
-                  building: bool = False) -> ReaderChoice:
+                  building: bool = False, builder_name: str | None = None) -> ReaderChoice:
     """Which frontend reads the Dockerfile, and why: *builder_rules* when given
     (``buildkit``, ``buildkit-0.8``, ``classic``, ``unknown``…); else the one docker would use
     (``--buildx``, ``DOCKER_BUILDKIT``, the docker CLI's and daemon's versions, buildx), and
@@ -115,7 +115,8 @@ def decide_reader(builder_rules: str | None = None, *, docker: str | None = None
         log.info("Dockerfile reader: %s (--builder-rules %s)", reader, builder_rules)
         return ReaderChoice(reader, f"--builder-rules {builder_rules}")
     env = os.environ if env is None else env
-    return detect_reader(docker_binary(docker, env), env, buildx=buildx, building=building)
+    return detect_reader(docker_binary(docker, env), env, buildx=buildx, building=building,
+                         builder_name=builder_name)
 
 
 @dataclass(slots=True)
@@ -349,7 +350,8 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
     refuse_unsupported(cmd)
     binary = docker_binary(docker, env)
     client = client or trust_client(cmd.context, config=config, offline=offline, env=env)
-    reader = decide_reader(None, docker=binary, env=env, buildx=buildx, building=True)
+    reader = decide_reader(None, docker=binary, env=env, buildx=buildx, building=True,
+                           builder_name=cmd.last("builder"))
     if cmd.file == "-" and stdin is None:
         stdin = sys.stdin.buffer.read()
     request = request_from(cmd, env)

@@ -34,50 +34,101 @@ def builder_of(choice: ReaderChoice) -> Builder:
 
 
 def detect_reader(docker: str, env: Mapping[str, str], *, buildx: bool,
-                  building: bool = True) -> ReaderChoice:
+                  building: bool = True, builder_name: str | None = None) -> ReaderChoice:
     """The reader of this build's Dockerfile (before any ``# syntax=`` line), and why.
 
-    *buildx*: the build runs ``docker buildx build``.  Without *building* (``check``,
-    ``pin``, ``refs``), a machine with no docker CLI gets current BuildKit's rules; when
-    building, docker that cannot be run is an :class:`ExecutionError`."""
-    if env.get("DOCKER_BUILDKIT"):
-        parse_bool(env["DOCKER_BUILDKIT"], "DOCKER_BUILDKIT")  # a bad value is the user's
+    *buildx*: the build runs ``docker buildx build``.  *builder_name*: the ``--builder`` the
+    docker command line names.  Without *building* (``check``, ``pin``, ``refs``), a machine
+    with no docker CLI gets current BuildKit's rules; when building, docker that cannot be
+    run is an :class:`ExecutionError`."""
+    value = env.get("DOCKER_BUILDKIT", "")
+    if value:
+        parse_bool(value, "DOCKER_BUILDKIT")  # a bad value is the user's
     try:
-        choice = _detect(docker, env, buildx=buildx)
+        choice = _detect(docker, env, buildx=buildx, builder_name=builder_name)
     except ExecutionError:
         if building:
             raise
-        choice = ReaderChoice(Reader(Kind.RULES, "buildkit"),
-                              f"no docker CLI could be run ({docker}): current BuildKit's "
-                              "rules")
+        choice = _without_docker(docker, value)
     log.info("Dockerfile reader: %s (%s)", choice.reader, choice.reason)
     return choice
 
 
-def _detect(docker: str, env: Mapping[str, str], *, buildx: bool) -> ReaderChoice:
+def _without_docker(docker: str, value: str) -> ReaderChoice:
+    """No docker CLI (a CI runner that only checks): DOCKER_BUILDKIT=0 says the classic
+    builder (its version unknown); otherwise current BuildKit's rules."""
+    if value and not parse_bool(value, "DOCKER_BUILDKIT"):
+        return ReaderChoice(Reader(Kind.CLASSIC, None), f"no docker CLI could be run "
+                            f"({docker}); DOCKER_BUILDKIT={value}: the classic builder")
+    return ReaderChoice(Reader(Kind.RULES, "buildkit"),
+                        f"no docker CLI could be run ({docker}): current BuildKit's rules")
+
+
+def _detect(docker: str, env: Mapping[str, str], *, buildx: bool,
+            builder_name: str | None) -> ReaderChoice:
+    """docker's own decision (docker/cli ``processBuilder``; docker 20.10's
+    ``BuildKitEnabled``), step by step.  An empty ``DOCKER_BUILDKIT`` is unset, as docker
+    20.10 reads it (docker 23+ refuses it, so no build follows)."""
     if buildx:
-        return _buildx_choice(docker, env, "--buildx: docker buildx build")
+        return _buildx_choice(docker, env, "--buildx: docker buildx build",
+                              builder_name or env.get("BUILDX_BUILDER") or None)
     value = env.get("DOCKER_BUILDKIT", "")
-    if value:
-        buildkit = parse_bool(value, "DOCKER_BUILDKIT")
-        server = _daemon_version(docker, env)
-        kind = Kind.DAEMON_BUILDKIT if buildkit else Kind.CLASSIC
-        return ReaderChoice(Reader(kind, server), f"DOCKER_BUILDKIT={value} in the "
-                            f"environment; daemon {_said(server)}")
     client, server = _versions(docker, env)
     major = _major(client)
+    if value and not parse_bool(value, "DOCKER_BUILDKIT"):
+        return ReaderChoice(Reader(Kind.CLASSIC, server), f"DOCKER_BUILDKIT={value} in the "
+                            f"environment; daemon {_said(server)}")
     if major is not None and major >= 23:
-        if _has_buildx(docker, env):
-            return _buildx_choice(docker, env, f"docker CLI {client} builds with buildx")
-        return ReaderChoice(Reader(Kind.CLASSIC, server),
-                            f"docker CLI {client} without buildx uses the classic builder; "
-                            f"daemon {_said(server)}")
+        return _forwarded(docker, env, client or "", server, builder_name,
+                          f"DOCKER_BUILDKIT={value}" if value else "")
+    if value:  # DOCKER_BUILDKIT=1 before 23: the daemon's own BuildKit
+        return ReaderChoice(Reader(Kind.DAEMON_BUILDKIT, server), f"DOCKER_BUILDKIT={value} "
+                            f"in the environment; daemon {_said(server)}")
     # Before 23 the CLI may also follow a daemon configured to build with BuildKit by
     # default; DOCKER_BUILDKIT=0 makes it use the classic builder trustbuild checked for (and
     # these versions say nothing about the variable).
     return ReaderChoice(Reader(Kind.CLASSIC, server),
                         f"docker CLI {_said(client)} uses the classic builder unless "
-                        f"DOCKER_BUILDKIT=1; daemon {_said(server)}", docker_buildkit="0")
+                        f"DOCKER_BUILDKIT=1; daemon {_said(server)}",
+                        docker_buildkit="0")
+
+
+def _forwarded(docker: str, env: Mapping[str, str], client: str, server: str | None,
+               builder_name: str | None, setting: str) -> ReaderChoice:
+    """docker 23+: ``docker build`` goes to the builder plugin (buildx, or the plugin an
+    ``aliases.builder`` setting names) when it is installed, else to the classic builder
+    (an error when DOCKER_BUILDKIT=1 asked for BuildKit: nothing is built then)."""
+    why = f"docker CLI {client}" + (f", {setting}" if setting else "")
+    alias = _builder_alias(env)
+    if alias is not None and alias != "buildx":
+        return ReaderChoice(Reader(Kind.RULES, "unknown"),
+                            f"{why} hands `docker build` to the plugin {alias!r} "
+                            "(config.json aliases.builder), which trustbuild does not know: "
+                            "every BuildKit's rules")
+    if not _has_buildx(docker, env):
+        return ReaderChoice(Reader(Kind.CLASSIC, server),
+                            f"{why} without buildx uses the classic builder; daemon "
+                            f"{_said(server)}")
+    # Which builder: --builder, else BUILDX_BUILDER, else (unless an alias installed buildx
+    # as `docker builder`) the current context's default builder, as docker sets it.
+    name = builder_name or env.get("BUILDX_BUILDER") or (
+        None if alias is not None else _current_context(docker, env))
+    return _buildx_choice(docker, env, f"{why} builds with buildx", name)
+
+
+def _builder_alias(env: Mapping[str, str]) -> str | None:
+    """config.json's ``aliases.builder`` (set by ``docker buildx install``)."""
+    from trustbuild._internal.dockerconfig import cli_config
+
+    aliases = cli_config(env).get("aliases")
+    alias = aliases.get("builder") if isinstance(aliases, dict) else None
+    return alias if isinstance(alias, str) and alias else None
+
+
+def _current_context(docker: str, env: Mapping[str, str]) -> str:
+    result = _run([docker, "context", "show"], env)
+    name = result.stdout.strip()
+    return name if result.returncode == 0 and name else "default"
 
 
 def _said(version: str | None) -> str:
@@ -112,17 +163,6 @@ def _versions(docker: str, env: Mapping[str, str]) -> tuple[str | None, str | No
     return client.strip() or None, server.strip() or None
 
 
-def _daemon_version(docker: str, env: Mapping[str, str]) -> str | None:
-    """The daemon's version, from ``docker version`` (which reaches the engine as the build
-    will: contexts, ``DOCKER_HOST``, TLS); None when it does not answer (the reader's version
-    is then unknown, and the file is read every way it could be)."""
-    try:
-        return _versions(docker, env)[1]
-    except ExecutionError as exc:
-        log.info("docker daemon version unknown: %s", exc)
-        return None
-
-
 def _has_buildx(docker: str, env: Mapping[str, str]) -> bool:
     try:
         return _run([docker, "buildx", "version"], env).returncode == 0
@@ -133,10 +173,13 @@ def _has_buildx(docker: str, env: Mapping[str, str]) -> bool:
 _BUILDKIT_LINE = re.compile(r"^\s*(?:Buildkit|BuildKit version):\s*(\S+)", re.MULTILINE)
 
 
-def _buildx_choice(docker: str, env: Mapping[str, str], why: str) -> ReaderChoice:
-    """The buildx builder's BuildKit, from ``docker buildx inspect`` (the docker driver
-    reports the daemon's version, a container driver BuildKit's own)."""
-    result = _run([docker, "buildx", "inspect"], env)
+def _buildx_choice(docker: str, env: Mapping[str, str], why: str,
+                   name: str | None) -> ReaderChoice:
+    """The BuildKit of the buildx builder *name* (None: the one selected with `docker buildx
+    use`), from ``docker buildx inspect`` (the docker driver reports the daemon's version, a
+    container driver BuildKit's own)."""
+    result = _run([docker, "buildx", "inspect", *([name] if name else [])], env)
+    why = f"{why}, builder {name}" if name else f"{why}, the selected builder"
     match = _BUILDKIT_LINE.search(result.stdout) if result.returncode == 0 else None
     version = match.group(1) if match else None
     if version is not None and not version.startswith("v0."):

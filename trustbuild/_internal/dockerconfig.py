@@ -30,6 +30,18 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
                          "HOME") from None
 
 
+def cli_config(env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The docker CLI's ``config.json`` as an object; empty when there is none or it cannot
+    be read (docker itself then reports the problem)."""
+    import json
+
+    try:
+        data = json.loads((config_dir(env) / "config.json").read_text())
+    except (OSError, ValueError, UsageError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def trust_dir(docker_config: Path) -> Path:
     """Where docker and the notary CLI keep trust data: ``<config dir>/trust``."""
     return docker_config / "trust"

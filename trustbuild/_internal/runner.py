@@ -48,8 +48,9 @@ def docker_env(env: Mapping[str, str], docker_buildkit: str | None) -> dict[str,
     the user's setting, or docker's own choice, which is the one trustbuild detected.  So
     docker never advises about a variable the user did not set."""
     out = {k: v for k, v in env.items() if k != "DOCKER_CONTENT_TRUST"}
-    if docker_buildkit is not None and "DOCKER_BUILDKIT" not in env:
-        out["DOCKER_BUILDKIT"] = docker_buildkit
+    if docker_buildkit is not None and not env.get("DOCKER_BUILDKIT"):
+        out["DOCKER_BUILDKIT"] = docker_buildkit  # unset, or empty (which docker 20.10
+        #                                            reads as unset)
     return out
 
 

@@ -37,7 +37,7 @@ def _checked(cmd: BuildCommand, env: Mapping[str, str], *, gate: bool,
     refuse_unsupported(cmd)
     request = api.request_from(cmd, env)
     reader = api.decide_reader(cmd.own_value("builder-rules"), docker=cmd.own_value("docker"),
-                               env=env)
+                               env=env, builder_name=cmd.last("builder"))
     client = api.trust_client(request.context, config=cmd.own_value("config"),
                               offline=cmd.has_own("offline"), env=env, progress=shown)
     stdin = _stdin() if request.dockerfile == "-" else None

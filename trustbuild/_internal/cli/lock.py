@@ -25,7 +25,7 @@ def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
     refuse_unsupported(cmd)
     request = api.request_from(cmd, env)
     reader = api.decide_reader(cmd.own_value("builder-rules"), docker=cmd.own_value("docker"),
-                               env=env)
+                               env=env, builder_name=cmd.last("builder"))
     stdin = sys.stdin.buffer.read() if request.dockerfile == "-" else None
     with progress() as shown:
         client = api.trust_client(request.context, config=cmd.own_value("config"),

@@ -22,7 +22,7 @@ from trustbuild._internal.policy import load
 def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
     request = api.request_from(cmd, env)
     reader = api.decide_reader(cmd.own_value("builder-rules"), docker=cmd.own_value("docker"),
-                               env=env)
+                               env=env, builder_name=cmd.last("builder"))
     stdin = None
     if request.dockerfile == "-":
         import sys
