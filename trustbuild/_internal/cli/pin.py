@@ -31,7 +31,13 @@ def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
         # Nothing on standard output: a pipe into `docker build -f -` gets no Dockerfile.
         streams.err(output.check_text(report))
         return report.exit_code
-    data = report.pinned().text.encode("utf-8", "surrogateescape")
+    pinned = report.pinned()
+    data = pinned.text.encode("utf-8", "surrogateescape")
+    for key, value in pinned.build_args.items():
+        # A pin that cannot live in the file (BUILDKIT_SYNTAX overrides any `# syntax=`):
+        # the build must be given it, or it builds on the tag.
+        streams.err(f"trustbuild: build with --build-arg {key}={value}: your {key} is "
+                    "pinned there, not in the Dockerfile")
     target = cmd.own_value("output")
     if target is None or target == "-":
         import sys

@@ -257,6 +257,11 @@ def _syntax_pull(text: str, options: BuildOptions, outer: Rules
     directive = detect_syntax(text, legacy=outer.legacy_syntax_scan)
     span = directive[2] if directive else None
     if options.frontend:
+        if options.build_args.get("BUILDKIT_SYNTAX"):
+            # BuildKit takes BUILDKIT_SYNTAX before any `# syntax=`, the pinned one included:
+            # it would replace the frontend the policy names.
+            raise DockerfileError("--build-arg BUILDKIT_SYNTAX would replace the frontend "
+                                  "your policy names ([frontend] image): drop one of them")
         ref = _image(options.frontend, 0, "policy frontend", outer)
         return ImagePull(ref, "", options.frontend, POLICY_FRONTEND, None, None, None, 0, 0,
                          None, False), span
