@@ -157,17 +157,21 @@ def test_pin_locked_uses_the_lock_and_offline_asks_no_server(
     pinned = tb("pin", "--locked", str(ctx), env=env)
     assert pinned.code == 0, pinned.err
     assert f"FROM reg.example/tool:2@sha256:{TOOL}" in pinned.out
-    # offline with an empty trust cache: only the lock can answer, and it does
-    fresh = tmp_path / "fresh-config"
-    fresh.mkdir()
+    # offline, the locked digests are confirmed against the trust cache, no server asked …
     asked = len(sim.log)
-    offline_env = {**env, "DOCKER_CONFIG": str(fresh)}
+    offline_env = env
     offline = tb("pin", "--locked", "--offline", str(ctx), env=offline_env)
     assert offline.code == 0, offline.err
     assert offline.out == pinned.out
     assert len(sim.log) == asked
     check = tb("check", "--locked", "--offline", str(ctx), env=offline_env)
-    assert check.code == 0 and "without asking any trust server" in check.out
+    assert check.code == 0 and "confirmed against the local trust cache" in check.out
+    # … and with no trust cache, the lock alone vouches for nothing: it is in the build
+    # context, written by whoever wrote the change
+    fresh = tmp_path / "fresh-config"
+    fresh.mkdir()
+    empty = tb("pin", "--locked", "--offline", str(ctx), env={**env, "DOCKER_CONFIG": str(fresh)})
+    assert empty.code == 5 and empty.out == "", empty.err
     # a tag moved on the server does not matter offline; online it does
     repos["base"].sign_tag("1", MOVED)
     repos["base"].publish()
@@ -211,7 +215,9 @@ def test_bad_locks_are_one_clear_error(repos: dict[str, SimRepo], env: dict[str,
     else:
         lock.write_bytes(data if data is not None else json.dumps(good).encode())
     shim = tmp_path / "docker-shim"
-    shim.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/docker-calls\nexit 42\n")
+    shim.write_text("#!/bin/sh\n"  # docker 20.10 to `docker version`; records the rest
+                    "if [ \"$1\" = version ]; then echo '20.10.24|20.10.24'; exit 0; fi\n"
+                    f"echo \"$@\" >> {tmp_path}/docker-calls\nexit 42\n")
     shim.chmod(0o755)
     result = tb(command, "--locked", "--docker", str(shim), str(ctx),
                 env={**env, "DOCKER_BUILDKIT": "1"})
@@ -256,3 +262,26 @@ def test_lock_output_file_and_build_options(repos: dict[str, SimRepo],
     check = tb("check", "--lock-file", str(out), "-f", str(ctx / "app.Dockerfile"), str(ctx),
                env=env)
     assert check.code == 4 and "reg.example/base:1 is not in" in check.out
+
+
+def test_a_lock_edited_in_a_change_is_never_taken_at_its_word(
+        repos: dict[str, SimRepo], env: dict[str, str | None], tmp_path: Path) -> None:
+    """The lock is in the build context: a change may edit it with the Dockerfile.  Online
+    or offline, a locked digest counts only where verified trust data signs it."""
+    ctx = context(tmp_path, "FROM reg.example/base:1\n")
+    assert tb("lock", str(ctx), env=env).code == 0  # fills the trust cache too
+    evil = hashlib.sha256(b"not what was signed").hexdigest()
+    doc = lock_of(ctx)
+    images = doc["images"]
+    assert isinstance(images, list)
+    images[0]["digest"] = f"sha256:{evil}"
+    (ctx / "trustbuild.lock.json").write_text(json.dumps(doc, indent=2))
+    for args in (("check", "--locked", "--offline"), ("check", "--locked"),
+                 ("pin", "--locked", "--offline")):
+        result = tb(*args, str(ctx), env=env)
+        assert result.code == 4, (args, result.out, result.err)
+        assert "moved" in result.out + result.err
+    # and a user policy that turns offline mode on gets the same cache check
+    policy = tmp_path / "offline.toml"
+    policy.write_text("[trust]\noffline = true\n")
+    assert tb("check", "--locked", "--config", str(policy), str(ctx), env=env).code == 4

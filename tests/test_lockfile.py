@@ -16,7 +16,6 @@ from trustbuild._internal.lockfile import (
     Lock,
     LockedPull,
     LockEntry,
-    answers_from_lock,
     apply_lock,
     dockerfile_key,
     dumps,
@@ -171,11 +170,3 @@ def test_apply_lock() -> None:
     assert any("reg.example/old:1" in w for w in build.warnings)
 
 
-def test_offline_answers_come_from_the_lock_alone() -> None:
-    locked = lock(entry("reg.example/a:1", B, "targets/releases"))
-    answers = answers_from_lock(locked, ["reg.example/a:1", "reg.example/z:1"], "the.lock")
-    a, z = answers["reg.example/a:1"], answers["reg.example/z:1"]
-    assert isinstance(a, TrustedDigest) and a.offline
-    assert (a.digest, a.role, a.key_ids, a.role_version) == (B, "targets/releases", (KEY,), 3)
-    # no trust data offline: a policy exception may still let it through, as for check
-    assert isinstance(z, NoTrustData) and z.reason is Reason.NOT_LOCKED

@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from trustbuild._internal.notary.client import TrustedDigest
 from trustbuild._internal.plan import CheckReport, ImageVerdict, Status, exit_code_for
 from trustbuild._internal.reference import parse_normalized
 from trustbuild.errors import (
@@ -29,9 +28,7 @@ from trustbuild.errors import (
     InvalidReferenceError,
     LockfileError,
     LockMismatch,
-    NoTrustData,
     Reason,
-    TrustError,
 )
 
 LOCK_FILE = "trustbuild.lock.json"
@@ -326,7 +323,7 @@ class LockedReport(CheckReport):
     pulls; with ``gate`` (``check --locked``) each one fails the check."""
 
     lock_file: str = LOCK_FILE
-    offline: bool = False  # the lock's digests, not confirmed against trust data
+    offline: bool = False  # confirmed against the local trust cache, no server asked
     unused: list[LockEntry] = field(default_factory=list)
     gate: bool = False
     locked: dict[str, str] = field(default_factory=dict)  # reference -> locked digest
@@ -372,31 +369,9 @@ def _locked_verdict(verdict: ImageVerdict, entry: LockEntry | None, lock_file: s
             f"{ref} moved: {lock_file} has {entry.digest}, but trust data now signs "
             f"{trusted.digest} ({trusted.role}); run `trustbuild lock` to accept the new "
             "digest", gun=trusted.gun, server=trusted.server))
-    note = f"from {lock_file}, not confirmed against trust data (offline)" if offline \
-        else f"as locked in {lock_file}"
+    note = f"as locked in {lock_file}, confirmed against the local trust cache (offline)" \
+        if offline else f"as locked in {lock_file}"
     return replace(verdict, trusted=replace(trusted, notes=(*trusted.notes, note)))
-
-
-def answers_from_lock(lock: Lock, references: Iterable[str], lock_file: str
-                      ) -> dict[str, TrustedDigest | TrustError]:
-    """Offline answers: each reference's locked digest, as if trust data had said so.  A
-    reference the lock does not list has no trust data here (so only a policy exception can
-    let it through)."""
-    answers: dict[str, TrustedDigest | TrustError] = {}
-    for text in references:
-        entry = lock.entry(text)
-        if entry is None:
-            answers[text] = NoTrustData(
-                f"{text} is not in {lock_file}, and offline nothing else can vouch for it: "
-                "run `trustbuild lock` online", reason=Reason.NOT_LOCKED)
-            continue
-        ref = parse_normalized(text)
-        answers[text] = TrustedDigest(
-            ref, ref.name, ref.tag or entry.digest, entry.digest, entry.size, entry.role,
-            entry.metadata_expires or datetime.max.replace(tzinfo=UTC), entry.server,
-            offline=True, key_ids=entry.key_ids, role_version=entry.metadata_version,
-            role_expires=entry.metadata_expires)
-    return answers
 
 
 def unused_error(entry: LockEntry, lock_file: str) -> LockMismatch:

@@ -151,8 +151,8 @@ def check_text(report: CheckReport, *, quiet: bool = False) -> str:
 def lock_notice(report: CheckReport) -> str | None:
     """What a locked check says first when it did not ask any trust server."""
     if isinstance(report, LockedReport) and report.offline:
-        return (f"offline: using the digests in {report.lock_file} without asking any trust "
-                "server (not confirmed against trust data)")
+        return (f"offline: the digests in {report.lock_file} are confirmed against the local "
+                "trust cache; no trust server was asked")
     return None
 
 
