@@ -110,3 +110,15 @@ def test_every_catchable_signal_is_forwarded_and_the_temp_dir_removed(
         assert out.split() == ["interrupted", str(128 + signum)]
     assert not workdir.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_docker_command_line_is_logged_without_secrets() -> None:
+    from trustbuild._internal.runner import shown_argv
+
+    argv = ["docker", "build", "--build-arg", "NPM_TOKEN=s3cr3t", "--build-arg=A=b",
+            "--secret", "id=x,src=/k", "--build-arg",
+            "HTTPS_PROXY=http://bob:pw@proxy:3128", "-t", "app", "git://u:p@h/r.git"]
+    shown = " ".join(shown_argv(argv))
+    for secret in ("s3cr3t", "id=x", "bob", ":pw@", "u:p@"):
+        assert secret not in shown, shown
+    assert "NPM_TOKEN=***" in shown and "--build-arg=A=***" in shown and "-t app" in shown

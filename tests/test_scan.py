@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,14 @@ def test_dockerfile_names(name: str, found: bool) -> None:
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
+    """*files* under *root*; a ``.git/…`` entry makes *root* a real git repository first
+    (nothing committed: what is untracked is what `.gitignore` can hide)."""
+    if any(name.startswith(".git/") for name in files):
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "init", "-q"], cwd=root, check=True, capture_output=True)
     for name, text in files.items():
+        if name == ".git/HEAD":
+            continue  # git init wrote it
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -224,3 +232,16 @@ def test_scan_usage_errors(env: dict[str, str | None], tmp_path: Path) -> None:
     assert json.loads(result.out)["error"]["exit_code"] == 2
     assert scan("nowhere", env=env, cwd=empty).code == 2
     assert scan("--format", "xml", env=env, cwd=empty).code == 2
+
+
+def test_a_gitignore_never_hides_what_git_tracks(tmp_path: Path) -> None:
+    """A change can add `evil/` to .gitignore; the committed evil/Dockerfile is still
+    scanned (only untracked files are hidden)."""
+    from tests.checkout import git_repository
+
+    root = tree(tmp_path / "repo", {"Dockerfile": "FROM a:1\n", "evil/Dockerfile": "FROM b:1\n"})
+    git_repository(root)
+    (root / ".gitignore").write_text("evil/\n*.Dockerfile\n")
+    (root / "evil" / "new.Dockerfile").write_text("FROM c:1\n")  # untracked: hidden
+    assert names(root) == ["Dockerfile", "evil/Dockerfile"]
+    assert names(root, exclude=("evil/",)) == ["Dockerfile"]  # the user's own --exclude wins

@@ -37,6 +37,7 @@ from trustbuild._internal.docker_args import parse as parse_docker_args
 from trustbuild._internal.dockerfile import ImagePull, analyse
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
 from trustbuild._internal.dockerfile.readers import ReaderChoice, reader_named
+from trustbuild._internal.files import MAX_SMALL_FILE, read_bounded
 from trustbuild._internal.lockfile import (
     LOCK_FILE,
     Lock,
@@ -192,13 +193,10 @@ def lock_path(source: Dockerfile, lock_file: str | None = None) -> Path:
 
 def read_lock(path: Path, source: Dockerfile) -> Lock:
     """The lock at *path*, which must be *source*'s."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LockfileError(f"no lock file {path}: run `trustbuild lock` to write it") from None
-    except OSError as exc:
-        raise LockfileError(f"cannot read the lock file {path}: {exc.strerror or exc}"
-                            ) from None
+    if not path.exists() and not path.is_symlink():
+        raise LockfileError(f"no lock file {path}: run `trustbuild lock` to write it")
+    data = read_bounded(path, limit=MAX_SMALL_FILE, within=path.parent, error=LockfileError,
+                        what="the lock file")
     lock = parse_lock(data, str(path))
     require_dockerfile(lock, _dockerfile_key(source, path), str(path))
     return lock

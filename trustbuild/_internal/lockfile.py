@@ -181,6 +181,8 @@ def parse(data: bytes, source: str) -> Lock:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LockfileError(f"{source}: not a lock file: not JSON ({exc})") from None
+    except RecursionError:
+        raise LockfileError(f"{source}: not a lock file: nested too deeply") from None
     reader = _Reader(source)
     reader.keys(doc, _TOP_KEYS, "")
     version = doc.get("schema_version")

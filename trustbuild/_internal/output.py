@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from trustbuild.api import InspectResult, LockResult, RefsReport
 
 SCHEMA_VERSION = 1
+INTERNAL_ERROR = 70  # a bug in trustbuild (EX_SOFTWARE): the exit code and the JSON say so
 
 
 def to_json(document: Any) -> str:
@@ -522,7 +523,8 @@ def error_fields(error: BaseException | None) -> dict[str, object] | None:
     if error is None:
         return None
     fields: dict[str, object] = {
-        "exit_code": int(getattr(error, "exit_code", 1)),
+        "exit_code": int(error.exit_code) if isinstance(error, TrustbuildError)
+        else INTERNAL_ERROR,
         "reason": error.reason.value if isinstance(error, TrustError) else
         "dockerfile" if isinstance(error, DockerfileError) else
         "usage" if isinstance(error, TrustbuildError) and error.exit_code == 2 else "error",

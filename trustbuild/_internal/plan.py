@@ -18,6 +18,7 @@ from trustbuild._internal.dockerfile import Builder, BuildOptions, ImagePull, an
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile, pin
 from trustbuild._internal.dockerfile.pulls import Analysis, LiteralBase
 from trustbuild._internal.dockerfile.readers import ReaderChoice, reader_named
+from trustbuild._internal.files import MAX_DOCKERFILE, read_bounded
 from trustbuild._internal.notary.client import TrustedDigest
 from trustbuild.errors import ExitCode, NoTrustData, Reason, Refused, TrustError, UsageError
 
@@ -87,12 +88,11 @@ def read_dockerfile(context: str, file: str | None, stdin: bytes | None = None) 
         if stdin is None:
             raise UsageError("the Dockerfile is on standard input (-f -) but none was given")
         return Dockerfile(stdin.decode("utf-8", "surrogateescape"), None, "Dockerfile")
+    # The default Dockerfile is the context's own (which docker requires it to stay in); a
+    # file named with -f is the user's choice.
     path = Path(file) if file else Path(context) / "Dockerfile"
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read Dockerfile {str(path)!r}: "
-                         f"{exc.strerror or exc}") from None
+    data = read_bounded(path, limit=MAX_DOCKERFILE, within=None if file else Path(context),
+                        error=UsageError, what="Dockerfile")
     return Dockerfile(data.decode("utf-8", "surrogateescape"), path, path.name)
 
 

@@ -357,12 +357,12 @@ def load(*, config: str | None = None, context: str | None = None,
     trust_project = policy.project_policy.value
     docs = list(user_docs)
     if project is not None and trust_project == TRUSTED:
-        docs.insert(1 if config else 0, (str(project), _read(project)))
+        docs.insert(1 if config else 0, (str(project), _read(project, project.parent)))
     for source, doc in docs:
         _merge(policy, doc, source, project=project is not None and source == str(project))
     policy.user_tofu = bool(policy.tofu.value)
     if project is not None and trust_project == TIGHTEN_ONLY:
-        _tighten(policy, _read(project), str(project))
+        _tighten(policy, _read(project, project.parent), str(project))
     elif project is not None and trust_project == IGNORE:
         policy.ignored.append(IgnoredSetting(
             str(project), "*", "(the whole file)",
@@ -385,18 +385,20 @@ def _project_policy(docs: Sequence[tuple[str, dict[str, Any]]]) -> Sourced:
     return Sourced(TIGHTEN_ONLY, "default")
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy file: "
-                          f"{exc.strerror or exc}") from None
+def _read(path: Path, within: Path | None = None) -> dict[str, Any]:
+    """A policy file's TOML; *within*: the build context a project's file must stay in."""
+    from trustbuild._internal.files import MAX_SMALL_FILE, read_bounded
+
+    data = read_bounded(path, limit=MAX_SMALL_FILE, within=within, error=PolicyError,
+                        what="the policy file")
     try:
         import tomllib  # only when there is a policy file
 
         return tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{path}: not valid TOML: nested too deeply") from None
 
 
 _TOP = {"trust", "server", "repository", "exception", "frontend"}

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -115,7 +116,7 @@ def run_docker(argv: Sequence[str], env: Mapping[str, str], *, stdin_consumed: b
                signals: _Signals | None = None) -> int:
     """Run docker with its output streaming through; its exit status (128 + N when a signal
     N ended it).  With *signals*, the forwarded signals reach it."""
-    log.info("running %s", " ".join(argv))
+    log.info("running %s", " ".join(shown_argv(argv)))
     try:
         child = subprocess.Popen(list(argv), env=dict(env),
                                  stdin=subprocess.DEVNULL if stdin_consumed else None)
@@ -132,6 +133,34 @@ def run_docker(argv: Sequence[str], env: Mapping[str, str], *, stdin_consumed: b
             child.kill()
             child.wait()
     return 128 - code if code < 0 else code
+
+
+_SECRET_VALUED = ("--build-arg", "--secret", "--ssh")
+_URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
+
+
+def shown_argv(argv: Sequence[str]) -> list[str]:
+    """*argv* for a log: build args' values, secrets and credentials in URLs left out (a
+    build arg often carries a token or a proxy password)."""
+    shown: list[str] = []
+    hide_next = False
+    for word in argv:
+        if hide_next:
+            key, eq, _ = word.partition("=")
+            shown.append(f"{key}=***" if eq else "***")
+            hide_next = False
+            continue
+        flag, eq, value = word.partition("=")
+        if flag in _SECRET_VALUED:
+            if eq:
+                key, eq2, _ = value.partition("=")
+                shown.append(f"{flag}={key}=***" if eq2 else f"{flag}=***")
+            else:
+                shown.append(word)
+                hide_next = True
+            continue
+        shown.append(_URL_CREDENTIALS.sub(r"\1***@", word))
+    return shown
 
 
 def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[str]:

@@ -23,6 +23,7 @@ import pathspec
 from trustbuild._internal.dockerfile import analyse
 from trustbuild._internal.dockerfile.pulls import Analysis
 from trustbuild._internal.dockerfile.readers import ReaderChoice
+from trustbuild._internal.files import MAX_SMALL_FILE, read_bounded
 from trustbuild._internal.notary.client import TrustClient
 from trustbuild._internal.plan import (
     BuildRequest,
@@ -32,7 +33,7 @@ from trustbuild._internal.plan import (
     read_dockerfile,
     report_for,
 )
-from trustbuild.errors import DockerfileError, ExitCode, TrustbuildError, UsageError
+from trustbuild.errors import ExitCode, TrustbuildError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,16 @@ def _rules(base: Path, lines: Sequence[str]) -> _Rules | None:
 
 
 def _read_rules(base: Path, file: Path) -> _Rules | None:
-    try:
-        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+    if not file.exists():
         return None
-    return _rules(base, lines)
+    try:
+        data = read_bounded(file, limit=MAX_SMALL_FILE, within=base, error=UsageError,
+                            what="the ignore file")
+    except UsageError as exc:
+        # An ignore file that cannot be read hides nothing: every file is scanned.
+        log.warning("%s", exc)
+        return None
+    return _rules(base, data.decode("utf-8", "replace").splitlines())
 
 
 def _repository_root(start: Path) -> Path | None:
@@ -106,11 +112,54 @@ def find_dockerfiles(paths: Sequence[str], excludes: Sequence[str] = ()) -> list
     return sorted(found, key=lambda p: p.as_posix())
 
 
+@dataclass(frozen=True, slots=True)
+class _Tracked:
+    """What git tracks: a `.gitignore` (which a change may edit) never hides a tracked file,
+    nor the directories above one.  None of it when git cannot tell: then `.gitignore` hides
+    nothing at all (more is scanned, never less)."""
+
+    files: frozenset[str]
+    directories: frozenset[str]
+
+    @classmethod
+    def of(cls, repository: Path) -> _Tracked | None:
+        import subprocess
+
+        try:
+            listed = subprocess.run(["git", "-C", str(repository), "ls-files", "-z"],
+                                    capture_output=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if listed.returncode != 0:
+            return None
+        root = repository.absolute().as_posix()
+        files = {f"{root}/{name}" for name in
+                 listed.stdout.decode("utf-8", "surrogateescape").split("\0") if name}
+        directories = {parent for name in files
+                       for parent in _parents(name, root)}
+        return cls(frozenset(files), frozenset(directories))
+
+
+def _parents(path: str, root: str) -> Iterator[str]:
+    while True:
+        path = path.rpartition("/")[0]
+        if len(path) <= len(root):
+            return
+        yield path
+
+
 def _walk(root: Path, exclude: _Rules | None) -> Iterator[Path]:
     absolute = root.absolute()
     repository = _repository_root(absolute)
     inherited: list[_Rules] = []  # shallowest first
+    tracked: _Tracked | None = None
     if repository is not None:
+        tracked = _Tracked.of(repository)
+        if tracked is None:
+            log.warning("scan: git cannot list what %s tracks: .gitignore hides nothing",
+                        repository)
+            yield from _walk_dir(root, absolute.as_posix(), [], exclude, None)
+            return
         info = _read_rules(repository, repository / ".git" / "info" / "exclude")
         if info is not None:
             inherited.append(info)
@@ -120,11 +169,11 @@ def _walk(root: Path, exclude: _Rules | None) -> Iterator[Path]:
             rules = _read_rules(directory, directory / ".gitignore")
             if rules is not None:
                 inherited.append(rules)
-    yield from _walk_dir(root, absolute.as_posix(), inherited, exclude)
+    yield from _walk_dir(root, absolute.as_posix(), inherited, exclude, tracked)
 
 
 def _walk_dir(directory: Path, absolute: str, inherited: list[_Rules],
-              exclude: _Rules | None) -> Iterator[Path]:
+              exclude: _Rules | None, tracked: _Tracked | None) -> Iterator[Path]:
     rules = _read_rules(Path(absolute), Path(absolute, ".gitignore"))
     active = [*inherited, rules] if rules is not None else inherited
     try:
@@ -137,17 +186,22 @@ def _walk_dir(directory: Path, absolute: str, inherited: list[_Rules],
         if not is_dir and not is_dockerfile(entry.name):
             continue
         path = f"{absolute}/{entry.name}"
-        if entry.name == ".git" or _ignored(path, is_dir, active, exclude):
+        if entry.name == ".git":
+            continue
+        if exclude is not None and exclude.decides(path, is_dir):
+            log.info("scan: %s skipped (--exclude)", path)
+            continue
+        kept = (tracked.directories if is_dir else tracked.files) if tracked else frozenset()
+        if path not in kept and _ignored(path, is_dir, active):
+            log.info("scan: %s skipped (.gitignore, not tracked by git)", path)
             continue
         if is_dir:
-            yield from _walk_dir(directory / entry.name, path, active, exclude)
-        elif entry.is_file():
+            yield from _walk_dir(directory / entry.name, path, active, exclude, tracked)
+        else:  # a file, or whatever else carries the name: reading it decides
             yield directory / entry.name
 
 
-def _ignored(path: str, is_dir: bool, rules: list[_Rules], exclude: _Rules | None) -> bool:
-    if exclude is not None and exclude.decides(path, is_dir):
-        return True
+def _ignored(path: str, is_dir: bool, rules: list[_Rules]) -> bool:
     for level in reversed(rules):  # the deepest .gitignore that says something decides
         decision = level.decides(path, is_dir)
         if decision is not None:
@@ -218,7 +272,7 @@ def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mappi
             options = options_for(BuildRequest(str(path.parent), str(path), build_args),
                                   reader, client.policy)
             analysis = analyse(source.text, options, path=scanned.dockerfile)
-        except (DockerfileError, UsageError) as exc:
+        except TrustbuildError as exc:  # this file's problem; the others are still checked
             scanned.error = exc
             continue
         pending.append(_Pending(scanned, source, analysis, client))

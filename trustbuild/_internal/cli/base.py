@@ -24,9 +24,8 @@ import click
 from trustbuild._internal import output
 from trustbuild._internal.docker_args import BuildCommand, OwnFlag
 from trustbuild._internal.docker_args import parse as parse_docker_args
+from trustbuild._internal.output import INTERNAL_ERROR
 from trustbuild.errors import TrustbuildError, UsageError, exit_codes_help
-
-INTERNAL_ERROR = 70  # a bug in trustbuild (EX_SOFTWARE)
 
 VERBOSE = OwnFlag("verbose", False, "explain each decision on standard error (-vv: more)",
                   short="v")

@@ -77,6 +77,8 @@ def command(paths: tuple[str, ...], format: str | None, output: str | None,
             streams.err(f"trustbuild: {formats.scan_summary(report)}{where}")
     except TrustbuildError as exc:
         fail(exc, fmt="json" if fmt == "json" else "text", command="scan", verbose=verbose)
+    except Exception as exc:  # a bug: say so, fail closed
+        fail(exc, fmt="json" if fmt == "json" else "text", command="scan", verbose=verbose)
     finish(report.exit_code)
 
 

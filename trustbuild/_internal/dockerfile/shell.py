@@ -91,7 +91,10 @@ class _Word:
         try:
             return self.process_until(_EOF, self.raw_escapes)
         except ShellError as exc:
-            raise ShellError(f"failed to process {self.src!r}: {exc}") from None
+            raise ShellError(f"failed to process {self.src[:200]!r}: {exc}") from None
+        except RecursionError:
+            raise ShellError(f"failed to process {self.src[:200]!r}: variables nested too "
+                             "deeply") from None
 
     def process_until(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
         saved, self.raw_escapes = self.raw_escapes, raw_escapes
