@@ -88,3 +88,20 @@ def test_refs_builder_rules(tmp_path: Path) -> None:
     assert unknown.code == ExitCode.DOCKERFILE and "disagree" in unknown.err
     bad = trustbuild("refs", "--builder-rules", "kaniko", str(ctx))
     assert bad.code == ExitCode.USAGE and "unknown builder rules" in bad.err
+
+
+def test_the_proxy_build_args_docker_adds_from_its_config_count(tmp_path: Path) -> None:
+    """docker adds config.json's `proxies` to every build as build args, and the classic
+    builder uses them in FROM without an ARG line: so does trustbuild."""
+    ctx = _write(tmp_path, "FROM reg.example/repo:1${HTTP_PROXY:+x}\n")
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text(
+        '{"proxies": {"default": {"httpProxy": "http://proxy.example:3128"}}}')
+    env = {**NO_DOCKER, "DOCKER_CONFIG": str(config)}
+    classic = trustbuild("refs", "--builder-rules", "classic", str(ctx), env=env)
+    assert classic.code == 0 and "reg.example/repo:1x" in classic.out, classic.err
+    # a --build-arg of the user's wins, as with docker
+    mine = trustbuild("refs", "--builder-rules", "classic", "--build-arg", "HTTP_PROXY=",
+                      str(ctx), env=env)
+    assert "reg.example/repo:1 " in mine.out + " "

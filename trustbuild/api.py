@@ -34,6 +34,7 @@ from trustbuild._internal.docker_args import (
     refuse_unsupported,
 )
 from trustbuild._internal.docker_args import parse as parse_docker_args
+from trustbuild._internal.dockerconfig import with_proxy_build_args
 from trustbuild._internal.dockerfile import ImagePull, analyse
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile
 from trustbuild._internal.dockerfile.readers import ReaderChoice, reader_named
@@ -137,7 +138,8 @@ def refs(path: str = ".", *, dockerfile: str | None = None,
     """Every image the build would pull, without network: ``trustbuild refs``."""
     from trustbuild._internal.policy import load
 
-    request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
+    request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
+                           target, tuple(platforms))
     reader = decide_reader(builder_rules, docker=docker, env=env)
     return refs_for(request, reader, load(config=config, context=path, env=env), stdin)
 
@@ -163,7 +165,8 @@ def check(path: str = ".", *, dockerfile: str | None = None,
     verdicts in the report, not exceptions.  Without a *client*, one is made with the policy
     of *config*, the project and the user.  *locked* (True, or the lock file's path): hold
     the build to its lock, as ``check --locked``."""
-    request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
+    request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
+                           target, tuple(platforms))
     reader = decide_reader(builder_rules, docker=docker, env=env)
     client = client or trust_client(path, config=config, offline=offline, env=env)
     if locked is not False:
@@ -257,7 +260,8 @@ def lock(path: str = ".", *, dockerfile: str | None = None,
     pulls to *output* (default ``trustbuild.lock.json`` beside the Dockerfile), keeping the
     entries of an existing lock that are still signed the same way.  Nothing is written
     unless every image is trusted (or allowed by the policy)."""
-    request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
+    request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
+                           target, tuple(platforms))
     chosen = decide_reader(builder_rules, docker=docker, env=env)
     client = client or trust_client(path, config=config, offline=offline, env=env)
     return lock_request(request, chosen, client, None, output)
@@ -305,7 +309,8 @@ def pin(path: str = ".", *, dockerfile: str | None = None,
     """The pinned Dockerfile (``trustbuild pin``).  Raises :class:`trustbuild.errors.Refused`
     or :class:`trustbuild.errors.TrustError` unless every image is trusted (or let through by
     the policy).  *locked*: pin to the lock's digests (``pin --locked``)."""
-    request = BuildRequest(path, dockerfile, dict(build_args or {}), target, tuple(platforms))
+    request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
+                           target, tuple(platforms))
     reader = decide_reader(builder_rules, docker=docker, env=env)
     client = client or trust_client(path, config=config, offline=offline, env=env)
     if locked is not False:
@@ -325,7 +330,8 @@ class BuildResult:
 def request_from(cmd: BuildCommand, env: Mapping[str, str]) -> BuildRequest:
     """The build a docker command line describes."""
     return BuildRequest(cmd.context or ".", cmd.file,
-                        build_args_from(cmd.values("build-arg"), env), cmd.last("target"),
+                        with_proxy_build_args(build_args_from(cmd.values("build-arg"), env),
+                                              env), cmd.last("target"),
                         tuple(platforms_from(cmd.values("platform"))))
 
 

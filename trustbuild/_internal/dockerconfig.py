@@ -66,3 +66,31 @@ def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = No
     if ref.domain == "docker.io":
         return DOCKER_HUB_TRUST_SERVER
     return f"https://{ref.domain}"
+
+
+# config.json `proxies` keys, and the build args docker makes of each (docker/cli
+# configfile.ParseProxyConfig): both spellings, as docker passes both.
+_PROXY_BUILD_ARGS = {"httpProxy": "HTTP_PROXY", "httpsProxy": "HTTPS_PROXY",
+                     "noProxy": "NO_PROXY", "ftpProxy": "FTP_PROXY", "allProxy": "ALL_PROXY"}
+
+
+def with_proxy_build_args(build_args: Mapping[str, str],
+                          env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """*build_args* with the ones the docker CLI adds to every build from config.json's
+    ``proxies`` (for the daemon host, else ``default``), where the user did not give them:
+    the classic builder uses them in ``FROM`` without an ``ARG`` line, so they decide what is
+    pulled."""
+    out = dict(build_args)
+    proxies = cli_config(env).get("proxies")
+    if not isinstance(proxies, dict):
+        return out
+    host = (os.environ if env is None else env).get("DOCKER_HOST", "")
+    chosen = proxies.get(host) if host in proxies else proxies.get("default")
+    if not isinstance(chosen, dict):
+        return out
+    for key, name in _PROXY_BUILD_ARGS.items():
+        value = chosen.get(key)
+        if isinstance(value, str) and value:
+            for spelling in (name, name.lower()):
+                out.setdefault(spelling, value)
+    return out

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pathspec
 
+from trustbuild._internal.dockerconfig import with_proxy_build_args
 from trustbuild._internal.dockerfile import analyse
 from trustbuild._internal.dockerfile.pulls import Analysis
 from trustbuild._internal.dockerfile.readers import ReaderChoice
@@ -269,7 +270,8 @@ def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mappi
             read = read_dockerfile(str(path.parent), str(path))
             source = Dockerfile(read.text, Path(scanned.dockerfile), read.name)
             client = client_for(path.parent)
-            options = options_for(BuildRequest(str(path.parent), str(path), build_args),
+            options = options_for(BuildRequest(str(path.parent), str(path),
+                                               with_proxy_build_args(build_args)),
                                   reader, client.policy)
             analysis = analyse(source.text, options, path=scanned.dockerfile)
         except TrustbuildError as exc:  # this file's problem; the others are still checked
