@@ -30,7 +30,8 @@ def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
         import sys
 
         stdin = sys.stdin.buffer.read()
-    result = api.lock_request(request, reader, client, stdin, cmd.own_value("output"))
+    result = api.lock_request(request, reader, client, stdin, cmd.own_value("output"),
+                              docker=cmd.own_value("docker"), env=env)
     streams = Streams()
     if result.lock is None:
         streams.err(output.check_text(result.report))

@@ -174,7 +174,8 @@ class TrustedRepository:
         try:
             raw = self._fetcher.fetch("root.json", MAX_ROOT_SIZE)
         except NotFoundError:
-            raise NoTrustData(f"{self.server} does not have trust data for {self.gun}") from None
+            raise NoTrustData(f"{self.server} does not have trust data for {self.gun}",
+                              reason=Reason.NO_TRUST_DATA) from None
         root = parse_root(raw)
         check_root(root, self.gun, self._now, pin=self._pin)
         self._check_expiry(root)
