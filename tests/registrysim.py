@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import re
+import socket
 import ssl
 import threading
 import time
@@ -230,3 +231,59 @@ def _handler_for(sim: RegistrySim) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
     return Handler
+
+
+@contextlib.contextmanager
+def connect_proxy(routes: dict[str, int]) -> Iterator[str]:
+    """An http CONNECT proxy on loopback that tunnels each ``host:port`` of *routes* to that
+    loopback port and refuses any other (403): how tests give a registry a real host name
+    (``reg.example``) without DNS or /etc/hosts.  Yields its URL, for ``HTTPS_PROXY``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def tunnel(client: socket.socket) -> None:
+        with client:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 8192:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            method, target, *_ = head.split(b"\r\n", 1)[0].decode().split(" ")
+            port = routes.get(target)
+            if method != "CONNECT" or port is None:
+                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            with socket.create_connection(("127.0.0.1", port)) as upstream:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                back = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+                back.start()
+                pipe(client, upstream)
+                back.join(timeout=30)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=tunnel, args=(client,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()

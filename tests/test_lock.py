@@ -3,24 +3,30 @@ entry point (no docker needed: check and pin; builds are in test_lock_stack.py).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
 from tests.cli import Run, trustbuild
+from tests.conftest import ExampleRegistry
 from tests.lockschema import validate_lock
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
+from tests.registrysim import image
 
-DIGEST = hashlib.sha256(b"base 1").hexdigest()
-MOVED = hashlib.sha256(b"base 1, re-signed").hexdigest()
-TOOL = hashlib.sha256(b"tool 2").hexdigest()
+DIGEST = image(None, "base 1").digest.removeprefix("sha256:")
+MOVED = image(None, "base 1, re-signed").digest.removeprefix("sha256:")
+TOOL = image(None, "tool 2").digest.removeprefix("sha256:")
 
 
 @pytest.fixture()
-def repos(sim: SimServer) -> dict[str, SimRepo]:
+def repos(sim: SimServer, example_registry: ExampleRegistry) -> dict[str, SimRepo]:
+    """Trust data for reg.example/base and tool; the registry holds the images (each base
+    image's ONBUILD triggers are read there: there is no docker)."""
+    for repository, marker in (("base", "base 1"), ("base", "base 1, re-signed"),
+                               ("tool", "tool 2"), ("base", "tool 2")):
+        example_registry.push(repository, marker)
     base = sim.add(SimRepo("reg.example/base"))
     base.sign_tag("1", DIGEST)
     base.publish()
@@ -32,9 +38,11 @@ def repos(sim: SimServer) -> dict[str, SimRepo]:
 
 
 @pytest.fixture()
-def env(sim: SimServer, config: Path) -> dict[str, str | None]:
+def env(sim: SimServer, config: Path, example_registry: ExampleRegistry
+        ) -> dict[str, str | None]:
     return {"DOCKER_CONFIG": str(config), "DOCKER_CONTENT_TRUST_SERVER": sim.url,
-            "TRUSTBUILD_DOCKER": "/nonexistent/docker", "DOCKER_BUILDKIT": None}
+            "TRUSTBUILD_DOCKER": "/nonexistent/docker", "DOCKER_BUILDKIT": None,
+            **example_registry.env}
 
 
 DOCKERFILE = ("ARG BASE=reg.example/base:1\n"
@@ -151,15 +159,15 @@ def test_check_locked_is_the_review_gate(repos: dict[str, SimRepo],
 
 def test_pin_locked_uses_the_lock_and_offline_asks_no_server(
         repos: dict[str, SimRepo], env: dict[str, str | None], tmp_path: Path,
-        sim: SimServer) -> None:
+        sim: SimServer, example_registry: ExampleRegistry) -> None:
     ctx = context(tmp_path)
     assert tb("lock", str(ctx), env=env).code == 0
     pinned = tb("pin", "--locked", str(ctx), env=env)
     assert pinned.code == 0, pinned.err
     assert f"FROM reg.example/tool:2@sha256:{TOOL}" in pinned.out
-    # offline with an empty trust cache: only the lock can answer, and it does
-    fresh = tmp_path / "fresh-config"
-    fresh.mkdir()
+    # offline with an empty trust cache: only the lock can answer, and it does (ONBUILD
+    # triggers still come from the registry, the one the build pulls from)
+    fresh = example_registry.trust_in(tmp_path / "fresh-config")
     asked = len(sim.log)
     offline_env = {**env, "DOCKER_CONFIG": str(fresh)}
     offline = tb("pin", "--locked", "--offline", str(ctx), env=offline_env)

@@ -128,8 +128,8 @@ def test_builder_fetches_only_what_check_lists(stack: Stack, publisher: Publishe
     assert_listed_or_refused(observed, listed)
 
 
-def _triggers_from_engine(publisher: Publisher, pull: ImagePull) -> list[str]:
-    ref = str(pull.reference)
+def _triggers_from_engine(publisher: Publisher, pulls: Sequence[ImagePull]) -> list[str]:
+    ref = str(pulls[0].reference)
     publisher.docker("pull", ref)
     out = publisher.docker("image", "inspect", "--format", "{{json .Config.OnBuild}}", ref)
     return list(json.loads(out) or [])
@@ -153,7 +153,7 @@ def test_base_image_triggers(stack: Stack, publisher: Publisher, images: Images,
     reader = reader_named("buildkit-0.8" if buildkit else "classic")
     text = dockerfile.replace("REG", stack.registry)
     analysis = analyse_with_triggers(text, BuildOptions(reader=reader),
-                                     lambda pull: _triggers_from_engine(publisher, pull))
+                                     lambda pulls: _triggers_from_engine(publisher, pulls))
     forget_images(stack, publisher.env)
     listed = Listed(0, {str(p.reference) for p in analysis.pulls}, "")
     assert_listed_or_refused(observed, listed)
