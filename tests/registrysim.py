@@ -18,9 +18,9 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from tests.notarysim.server import TLSFiles
+from tests.notarysim.server import TLSFiles, http_serving
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -125,20 +125,13 @@ class RegistrySim:
 
 @contextlib.contextmanager
 def serving(sim: RegistrySim) -> Iterator[RegistrySim]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(sim))
-    server.daemon_threads = True
+    ctx = None
     if sim.tls is not None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(sim.tls.cert), str(sim.tls.key))
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    sim.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_serving(_handler_for(sim), ctx) as port:
+        sim.port = port
         yield sim
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _handler_for(sim: RegistrySim) -> type[BaseHTTPRequestHandler]:

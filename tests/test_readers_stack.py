@@ -12,16 +12,14 @@ trustbuild (how the cases were shown to fail at 56248d6).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.stack.observe import Observed, forget_images, observe_build
+from tests.stack.observe import Observed, forget_images, observe_build, run_trustbuild
 from tests.stack.publisher import Published, Publisher
 from tests.stack.services import DOCKER_CLI, Stack
 from trustbuild._internal.dockerfile import BuildOptions, ImagePull
@@ -63,18 +61,9 @@ class Listed:
 
 def trustbuild(stack: Stack, config: Path, tmp: Path, command: str, dockerfile: str, *,
                buildkit: bool, args: Sequence[str] = ()) -> Listed:
-    ctx = tmp / f"ctx-{command}"
-    ctx.mkdir(exist_ok=True)
-    (ctx / "Dockerfile").write_text(dockerfile.replace("REG", stack.registry))
-    env = {**stack.env(config), "DOCKER_BUILDKIT": "1" if buildkit else "0",
-           "TRUSTBUILD_DOCKER": DOCKER_CLI}
-    under_test = os.environ.get("TRUSTBUILD_UNDER_TEST")
-    if under_test:
-        env["PYTHONPATH"] = under_test
     extra = ["--format", "json"] if command == "check" else ["-t", "tbreaders:out"]
-    result = subprocess.run([sys.executable, "-m", "trustbuild", command, *extra, *args,
-                             str(ctx)], env=env, cwd=tmp, capture_output=True, text=True,
-                            timeout=600, check=False)
+    result = run_trustbuild(stack, config, tmp / f"ctx-{command}", dockerfile,
+                            [command, *extra, *args], buildkit=buildkit)
     references: set[str] = set()
     if command == "check" and result.returncode != EXIT_DOCKERFILE and result.stdout.strip():
         references = {image["reference"] for image in json.loads(result.stdout)["images"]}

@@ -13,15 +13,13 @@ a misspelt repository reads `not-signed`).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.stack.observe import observe_build
+from tests.stack.observe import observe_build, run_trustbuild
 from tests.stack.publisher import Published, Publisher
 from tests.stack.services import DOCKER_CLI, Stack
 
@@ -60,29 +58,17 @@ class Result:
     out: str
     err: str
 
-    def json(self) -> dict[str, object]:
-        document = json.loads(self.out)
-        assert isinstance(document, dict)
-        return document
+    def json(self) -> Any:
+        return json.loads(self.out)
 
     def references(self) -> list[str]:
-        images = self.json()["images"]
-        assert isinstance(images, list)
-        return [i["reference"] for i in images]
+        return [i["reference"] for i in self.json()["images"]]
 
 
 def trustbuild(stack: Stack, config: Path, tmp: Path, *args: str, dockerfile: str,
                docker: str = DOCKER_CLI, buildkit: bool = True) -> Result:
-    ctx = tmp / "ctx"
-    ctx.mkdir(exist_ok=True)
-    (ctx / "Dockerfile").write_text(dockerfile.replace("REG", stack.registry))
-    env = {**stack.env(config), "DOCKER_BUILDKIT": "1" if buildkit else "0",
-           "TRUSTBUILD_DOCKER": docker}
-    under_test = os.environ.get("TRUSTBUILD_UNDER_TEST")
-    if under_test:
-        env["PYTHONPATH"] = under_test
-    result = subprocess.run([sys.executable, "-m", "trustbuild", *args, str(ctx)], env=env,
-                            cwd=tmp, capture_output=True, text=True, timeout=600, check=False)
+    result = run_trustbuild(stack, config, tmp / "ctx", dockerfile, args, buildkit=buildkit,
+                            docker=docker)
     assert "Traceback" not in result.stderr, result.stderr
     return Result(result.returncode, result.stdout, result.stderr)
 
@@ -149,9 +135,7 @@ def test_case_10_a_trigger_naming_a_stage_is_listed(
                        dockerfile=dockerfile, docker=docker)
     assert plain.code == 0 and plain.references() == [images.onb5.ref]
     assert images.onb5.ref in plain.err and "refs --onbuild" in plain.err
-    onbuild = plain.json()["onbuild"]
-    assert isinstance(onbuild, dict)
-    assert [n["reference"] for n in onbuild["not_read"]] == [images.onb5.ref]
+    assert [n["reference"] for n in plain.json()["onbuild"]["not_read"]] == [images.onb5.ref]
 
 
 @pytest.mark.parametrize("docker", [DOCKER_CLI, NO_DOCKER], ids=["docker", "no-docker"])
@@ -164,7 +148,7 @@ def test_a_base_whose_triggers_cannot_be_read_fails_closed(
                         dockerfile="FROM REG/tb/ggood:1 AS a\nFROM REG/tb/ggone:1\n"
                         "COPY --from=a /etc/tb-image /a\n", docker=docker)
     assert result.code == EXIT_TRUST_ERROR, result.out + result.err
-    verdicts = {i["reference"]: i for i in result.json()["images"]}  # type: ignore[union-attr]
+    verdicts = {i["reference"]: i for i in result.json()["images"]}
     gone = verdicts[images.gone.ref]
     assert gone["status"] == "error" and gone["reason"] == "onbuild-unreadable"
     assert "cannot read the ONBUILD triggers" in gone["message"]
@@ -182,7 +166,7 @@ def test_a_misspelt_repository_is_repository_not_found(
     result = trustbuild(stack, consumer_config, tmp_path, "check", "--format", "json",
                         dockerfile="FROM REG/tb/gggood:1\nCOPY --from=REG/tb/gother:1 / /o\n")
     assert result.code == EXIT_UNTRUSTED
-    misspelt, unsigned = result.json()["images"]  # type: ignore[misc]
+    misspelt, unsigned = result.json()["images"]
     assert misspelt["reason"] == "repository-not-found", misspelt
     assert misspelt["message"].startswith("No trust data for 1")
     assert f"the registry has no repository {stack.registry}/tb/gggood: misspelt?" in \
