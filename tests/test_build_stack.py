@@ -277,7 +277,7 @@ def test_check_json_report_and_pin(tb: TB, images: Images, tmp_path: Path) -> No
     report = json.loads(result.out)
     by_status = {i["status"]: i for i in report["images"]}
     assert by_status["refused"]["reference"] == images.unsigned.ref
-    assert by_status["refused"]["reason"] == "not-signed"
+    assert by_status["refused"]["reason"] == "no-trust-data"  # the repository has none
     assert "No trust data for 1" in by_status["refused"]["message"]
     trusted = [i for i in report["images"] if i["status"] == "trusted"]
     assert {(i["reference"], i["digest"], i["role"]) for i in trusted} == {

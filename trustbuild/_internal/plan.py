@@ -240,6 +240,7 @@ def complete_onbuild(dockerfile: Dockerfile, analysis: Analysis, options: BuildO
     it.  Untrusted base images have no signed digest to read at: they are listed as not
     read."""
     if not analysis.unread_trigger_images:
+        _refuse_trigger_pulls(analysis, dockerfile)  # triggers the caller gave, if any
         return OnbuildOutcome(analysis)
     outcome = OnbuildOutcome(analysis)
     lock = threading.Lock()
