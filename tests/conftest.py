@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.notarysim.server import SimServer, TLSFiles, make_tls, serving
+from tests.registrysim import RegistrySim, connect_proxy, image
+from tests.registrysim import serving as registry_serving
 from tests.stack.catalog import Catalog, publish_catalog
 from tests.stack.publisher import Publisher
 from tests.stack.services import Stack, StackError, running_stack
@@ -77,3 +81,51 @@ def client(config: Path, sim: SimServer) -> Client:
         return TrustClient(docker_config=config, env=kw.pop("env", env), transport=transport,
                            **kw)
     return make
+
+
+# -- the registry of reg.example, for tests on the notary simulator ---------------------------
+
+EXAMPLE_REGISTRIES = ("reg.example", "reg.example:5000")
+
+
+@dataclass
+class ExampleRegistry:
+    """The registry that images named ``reg.example/…`` (and ``reg.example:5000/…``) come
+    from: a :class:`RegistrySim` over TLS with a certificate for ``reg.example``, reached
+    through a CONNECT proxy (``env``: ``HTTPS_PROXY``) that routes those names to it.  Its CA
+    is in the test's docker config, where docker keeps a registry's CA."""
+
+    sim: RegistrySim
+    proxy: str
+    ca: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"HTTPS_PROXY": self.proxy}
+
+    def trust_in(self, docker_config: Path) -> Path:
+        for host in EXAMPLE_REGISTRIES:
+            (docker_config / "tls" / host).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.ca, docker_config / "tls" / host / "ca.crt")
+        return docker_config
+
+    def push(self, repository: str, marker: str, triggers: list[str] | None = None) -> str:
+        """An image (config labelled *marker*, with *triggers*) in *repository* (its path on
+        the registry: ``base`` for ``reg.example/base``); the hex of its digest, as
+        ``SimRepo.sign_tag`` takes it."""
+        return self.sim.push(repository, image(triggers, marker)).removeprefix("sha256:")
+
+
+@pytest.fixture(scope="session")
+def example_tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    return make_tls(tmp_path_factory.mktemp("example-tls"), host="reg.example")
+
+
+@pytest.fixture()
+def example_registry(example_tls: TLSFiles, config: Path) -> Iterator[ExampleRegistry]:
+    with registry_serving(RegistrySim(tls=example_tls)) as sim, \
+            connect_proxy({h if ":" in h else f"{h}:443": sim.port
+                           for h in EXAMPLE_REGISTRIES}) as proxy:
+        registry = ExampleRegistry(sim, proxy, example_tls.ca_cert)
+        registry.trust_in(config)
+        yield registry

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import ExampleRegistry
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
 
@@ -22,8 +22,11 @@ def test_the_example_in_the_docs_is_the_tested_file() -> None:
     assert block in EXAMPLE.read_text()
 
 
-def test_the_orchestrator_runs(sim: SimServer, config: Path, tmp_path: Path) -> None:
-    digest = hashlib.sha256(b"web").hexdigest()
+def test_the_orchestrator_runs(sim: SimServer, config: Path, tmp_path: Path,
+                               example_registry: ExampleRegistry) -> None:
+    # the registry holds web-base (its ONBUILD triggers are read there) and an unsigned image
+    digest = example_registry.push("web-base", "web")
+    example_registry.push("unsigned", "unsigned")
     repo = sim.add(SimRepo("reg.example/web-base"))
     repo.sign_tag("1.4.2", digest)
     repo.publish()
@@ -34,7 +37,8 @@ def test_the_orchestrator_runs(sim: SimServer, config: Path, tmp_path: Path) -> 
         (services / name).mkdir(parents=True)
         if dockerfile is not None:
             (services / name / "Dockerfile").write_text(dockerfile)
-    env = {**os.environ, "DOCKER_CONFIG": str(config), "DOCKER_CONTENT_TRUST_SERVER": sim.url}
+    env = {**os.environ, "DOCKER_CONFIG": str(config), "DOCKER_CONTENT_TRUST_SERVER": sim.url,
+           "TRUSTBUILD_DOCKER": "/nonexistent/docker", **example_registry.env}
     result = subprocess.run([sys.executable, str(EXAMPLE), str(services), "1.4.2"], env=env,
                             capture_output=True, text=True, timeout=120, check=False)
     assert "Traceback" not in result.stderr, result.stderr

@@ -3,19 +3,23 @@ through the installed entry point."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from tests.cli import trustbuild
+from tests.conftest import ExampleRegistry
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
+from tests.registrysim import image
 
-DIGEST = hashlib.sha256(b"base").hexdigest()
+DIGEST = image(None, "base").digest.removeprefix("sha256:")
 
 
-def _setup(sim: SimServer, config: Path, tmp_path: Path, dockerfile: str
-           ) -> tuple[Path, dict[str, str | None]]:
+def _setup(sim: SimServer, config: Path, tmp_path: Path, dockerfile: str,
+           registry: ExampleRegistry) -> tuple[Path, dict[str, str | None]]:
+    """The trust server signs reg.example/base:1; its registry holds the image (without
+    docker, check reads the base image's ONBUILD triggers there)."""
+    assert registry.push("base", "base") == DIGEST
     r = sim.add(SimRepo("reg.example/base"))
     r.sign_tag("1", DIGEST)
     r.publish()
@@ -23,13 +27,16 @@ def _setup(sim: SimServer, config: Path, tmp_path: Path, dockerfile: str
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(dockerfile)
     env = {"DOCKER_CONFIG": str(config), "DOCKER_CONTENT_TRUST_SERVER": sim.url,
-           "TRUSTBUILD_DOCKER": "/nonexistent/docker", "DOCKER_BUILDKIT": None}
+           "TRUSTBUILD_DOCKER": "/nonexistent/docker", "DOCKER_BUILDKIT": None,
+           **registry.env}
     return ctx, env
 
 
-def test_check_needs_no_docker_cli(sim: SimServer, config: Path, tmp_path: Path) -> None:
+def test_check_needs_no_docker_cli(sim: SimServer, config: Path, tmp_path: Path,
+                                   example_registry: ExampleRegistry) -> None:
     ctx, env = _setup(sim, config, tmp_path,
-                      "FROM reg.example/base:1\nCOPY --from=reg.example/x:2 / /\n")
+                      "FROM reg.example/base:1\nCOPY --from=reg.example/x:2 / /\n",
+                      example_registry)
     result = trustbuild("check", "--format", "json", str(ctx), env=env)
     report = json.loads(result.out)
     assert result.code == 4  # the COPY --from image has no trust data
@@ -42,10 +49,11 @@ def test_check_needs_no_docker_cli(sim: SimServer, config: Path, tmp_path: Path)
 
 
 def test_an_option_value_is_never_taken_for_a_flag(sim: SimServer, config: Path,
-                                                   tmp_path: Path) -> None:
+                                                   tmp_path: Path,
+                                                   example_registry: ExampleRegistry) -> None:
     """`--label --offline`: docker reads --offline as the label's value, so must we.  Offline,
     the empty trust cache could not answer (exit 5); online the image is trusted."""
-    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n")
+    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
     offline = trustbuild("check", "--offline", "--label", "x", str(ctx), env=env)
     assert offline.code == 5, offline.out + offline.err
     assert "offline" in offline.out
@@ -53,10 +61,11 @@ def test_an_option_value_is_never_taken_for_a_flag(sim: SimServer, config: Path,
     assert online.code == 0, online.err
 
 
-def test_verbose_explains_the_builder_and_the_references(sim: SimServer, config: Path,
-                                                         tmp_path: Path) -> None:
+def test_verbose_explains_the_builder_and_the_references(
+        sim: SimServer, config: Path, tmp_path: Path,
+        example_registry: ExampleRegistry) -> None:
     ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1 AS a\nFROM scratch\n"
-                      "COPY --from=a / /\n")
+                      "COPY --from=a / /\n", example_registry)
     quiet = trustbuild("check", str(ctx), env=env)
     assert quiet.code == 0 and quiet.err == ""
     loud = trustbuild("check", "-v", str(ctx), env=env)
@@ -94,11 +103,12 @@ def _run_on_a_terminal(args: list[str], env: dict[str, str | None]) -> tuple[int
     return code, out, shown.decode(errors="replace")
 
 
-def test_progress_on_a_terminal_only_and_only_when_slow(sim: SimServer, config: Path,
-                                                        tmp_path: Path) -> None:
+def test_progress_on_a_terminal_only_and_only_when_slow(
+        sim: SimServer, config: Path, tmp_path: Path,
+        example_registry: ExampleRegistry) -> None:
     from tests.notarysim.server import Fault
 
-    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n")
+    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
     sim.faults["timestamp.json"] = Fault(delay=2.5)
     code, out, shown = _run_on_a_terminal(["check", "--format", "json", str(ctx)], env)
     assert code == 0, shown
@@ -112,12 +122,14 @@ def test_progress_on_a_terminal_only_and_only_when_slow(sim: SimServer, config: 
     assert quick_code == 0 and "resolving images" not in quick  # under a second: silent
 
 
-def test_streams_of_a_refusal(sim: SimServer, config: Path, tmp_path: Path) -> None:
+def test_streams_of_a_refusal(sim: SimServer, config: Path, tmp_path: Path,
+                              example_registry: ExampleRegistry) -> None:
     """A refused image: `pin` writes nothing on standard output (a pipe into
     `docker build -f -` gets no Dockerfile), the reasons go to standard error; `check -q`
     leaves out the trusted images; warn mode passes the gate and says it did not enforce."""
     ctx, env = _setup(sim, config, tmp_path,
-                      "FROM reg.example/base:1\nCOPY --from=reg.example/none:1 / /\n")
+                      "FROM reg.example/base:1\nCOPY --from=reg.example/none:1 / /\n",
+                      example_registry)
     pinned = trustbuild("pin", str(ctx), env=env)
     assert pinned.code == 4 and pinned.out == ""
     assert "refused: reg.example/none:1 (COPY --from, line 2): No trust data for 1" in \

@@ -10,17 +10,24 @@ from pathlib import Path
 import pytest
 
 from tests.cli import Run, trustbuild
+from tests.conftest import ExampleRegistry
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
+from tests.registrysim import image
 from tests.schemas import validate_lock
 
-DIGEST = hashlib.sha256(b"base 1").hexdigest()
-MOVED = hashlib.sha256(b"base 1, re-signed").hexdigest()
-TOOL = hashlib.sha256(b"tool 2").hexdigest()
+DIGEST = image(None, "base 1").digest.removeprefix("sha256:")
+MOVED = image(None, "base 1, re-signed").digest.removeprefix("sha256:")
+TOOL = image(None, "tool 2").digest.removeprefix("sha256:")
 
 
 @pytest.fixture()
-def repos(sim: SimServer) -> dict[str, SimRepo]:
+def repos(sim: SimServer, example_registry: ExampleRegistry) -> dict[str, SimRepo]:
+    """Trust data for reg.example/base and tool; the registry holds the images (each base
+    image's ONBUILD triggers are read there: there is no docker)."""
+    for repository, marker in (("base", "base 1"), ("base", "base 1, re-signed"),
+                               ("tool", "tool 2"), ("base", "tool 2")):
+        example_registry.push(repository, marker)
     base = sim.add(SimRepo("reg.example/base"))
     base.sign_tag("1", DIGEST)
     base.publish()
@@ -32,9 +39,11 @@ def repos(sim: SimServer) -> dict[str, SimRepo]:
 
 
 @pytest.fixture()
-def env(sim: SimServer, config: Path) -> dict[str, str | None]:
+def env(sim: SimServer, config: Path, example_registry: ExampleRegistry
+        ) -> dict[str, str | None]:
     return {"DOCKER_CONFIG": str(config), "DOCKER_CONTENT_TRUST_SERVER": sim.url,
-            "TRUSTBUILD_DOCKER": "/nonexistent/docker", "DOCKER_BUILDKIT": None}
+            "TRUSTBUILD_DOCKER": "/nonexistent/docker", "DOCKER_BUILDKIT": None,
+            **example_registry.env}
 
 
 DOCKERFILE = ("ARG BASE=reg.example/base:1\n"
@@ -151,7 +160,7 @@ def test_check_locked_is_the_review_gate(repos: dict[str, SimRepo],
 
 def test_pin_locked_uses_the_lock_and_offline_asks_no_server(
         repos: dict[str, SimRepo], env: dict[str, str | None], tmp_path: Path,
-        sim: SimServer) -> None:
+        sim: SimServer, example_registry: ExampleRegistry) -> None:
     ctx = context(tmp_path)
     assert tb("lock", str(ctx), env=env).code == 0
     pinned = tb("pin", "--locked", str(ctx), env=env)
@@ -168,8 +177,7 @@ def test_pin_locked_uses_the_lock_and_offline_asks_no_server(
     assert check.code == 0 and "confirmed against the local trust cache" in check.out
     # … and with no trust cache, the lock alone vouches for nothing: it is in the build
     # context, written by whoever wrote the change
-    fresh = tmp_path / "fresh-config"
-    fresh.mkdir()
+    fresh = example_registry.trust_in(tmp_path / "fresh-config")
     empty = tb("pin", "--locked", "--offline", str(ctx), env={**env, "DOCKER_CONFIG": str(fresh)})
     assert empty.code == 5 and empty.out == "", empty.err
     # a tag moved on the server does not matter offline; online it does

@@ -258,7 +258,8 @@ def test_exceptions_and_warn_mode_in_reports(sim: SimServer, config: Path,
     c = client_with(sim, config, tmp_path,
                     f"[[exception]]\nmatch = '{REG}/unsigned/*'\nreason = 'vendor tool'\n")
     source = Dockerfile(text, None, "Dockerfile")
-    report = check_dockerfile(source, BuildOptions(), c.resolve_many, policy=c.policy)
+    report = check_dockerfile(source, BuildOptions(), c.resolve_many, policy=c.policy,
+                              onbuild=lambda image, platforms: [])  # no triggers
     status = {str(v.pull.reference): v.status for v in report.verdicts}
     assert status[f"{REG}/unsigned/tool:2"] is Status.ALLOWED
     assert status[f"{REG}/elsewhere:3"] is Status.REFUSED
@@ -266,7 +267,8 @@ def test_exceptions_and_warn_mode_in_reports(sim: SimServer, config: Path,
     allowed = next(v for v in report.verdicts if v.status is Status.ALLOWED)
     assert "vendor tool" in (allowed.message or "")
     warn = client_with(sim, config, tmp_path, "[trust]\nmode = 'warn'\n")
-    report = check_dockerfile(source, BuildOptions(), warn.resolve_many, policy=warn.policy)
+    report = check_dockerfile(source, BuildOptions(), warn.resolve_many, policy=warn.policy,
+                              onbuild=lambda image, platforms: [])
     assert report.passes and not report.ok and output.check_json(report)["mode"] == "warn"
     pinned = report.pinned().text
     assert f"FROM {signed.gun}:1@sha256:{D1}" in pinned

@@ -254,14 +254,15 @@ def test_a_pull_request_cannot_switch_the_gate_off(sim: SimServer, client: Clien
                       f"root_keys = ['{signed.keys['root'][0].keyid}']\n", LOOSE)
     c = client(policy=policy)
     source = Dockerfile(text, None, "Dockerfile")
-    report = check_dockerfile(source, BuildOptions(), c.resolve_many, policy=policy)
+    report = check_dockerfile(source, BuildOptions(), c.resolve_many, policy=policy,
+                              onbuild=lambda image, platforms: [])  # no triggers
     status = {str(v.pull.reference): v.status for v in report.verdicts}
     # not allowed by the project's exception: refused (nothing unpinned is trusted)
     assert status == {f"{signed.gun}:1": "trusted", f"{REG}/unsigned:2": "error"}
     assert not report.passes and report.mode == "enforce"
     trusting = policies(tmp_path, "[trust]\nproject_policy = 'trusted'\n", LOOSE)
     report = check_dockerfile(source, BuildOptions(), client(policy=trusting).resolve_many,
-                              policy=trusting)
+                              policy=trusting, onbuild=lambda image, platforms: [])
     assert {v.status for v in report.verdicts} == {Status.TRUSTED, Status.ALLOWED}
     assert report.passes
 

@@ -188,9 +188,9 @@ def test_base_image_trigger_naming_a_stage_brings_in_that_stage() -> None:
     assert [str(p.reference) for p in first.unread_trigger_images] == ["reg.example/onb5:1"]
     read: list[str] = []
 
-    def triggers(pull: Any) -> list[str]:
-        read.append(str(pull.reference))
-        return {"reg.example/onb5:1": ["COPY --from=helper /x /x"]}.get(str(pull.reference), [])
+    def triggers(pulls: Any) -> list[str]:
+        read.append(str(pulls[0].reference))
+        return {"reg.example/onb5:1": ["COPY --from=helper /x /x"]}.get(read[-1], [])
 
     final = analyse_with_triggers(text, options, triggers)
     assert sorted(str(p.reference) for p in final.pulls) == r("helper:1", "onb5:1")
@@ -202,8 +202,8 @@ def test_base_image_trigger_pulling_an_image_is_listed_unpinnable() -> None:
     """Case 9: the classic builder runs `ONBUILD COPY --from=<image>` from the base's config."""
     text = "FROM reg.example/onb:1\n"
     final = analyse_with_triggers(text, BuildOptions(reader=CL, build_platform=AMD64),
-                                  lambda pull: ["COPY --from=reg.example/other:1 / /"]
-                                  if str(pull.reference) == "reg.example/onb:1" else [])
+                                  lambda pulls: ["COPY --from=reg.example/other:1 / /"]
+                                  if str(pulls[0].reference) == "reg.example/onb:1" else [])
     pulled = {str(p.reference): p for p in final.pulls}
     assert set(pulled) == set(r("onb:1", "other:1"))
     assert pulled["reg.example/other:1"].span is None

@@ -3,7 +3,6 @@ run against the simulated trust server (the real stack: test_lock_stack.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -11,15 +10,17 @@ from pathlib import Path
 import pytest
 
 from tests.cli import Run, trustbuild
+from tests.conftest import ExampleRegistry
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
+from tests.registrysim import image
 from tests.sarifcheck import validate_sarif
 from tests.schemas import validate_scan
 from trustbuild._internal.scan import find_dockerfiles, is_dockerfile
 from trustbuild.errors import UsageError
 
-DIGEST = hashlib.sha256(b"base").hexdigest()
-OTHER = hashlib.sha256(b"other").hexdigest()
+DIGEST = image(None, "base").digest.removeprefix("sha256:")
+OTHER = image(None, "other").digest.removeprefix("sha256:")
 
 
 @pytest.mark.parametrize(("name", "found"), [
@@ -110,7 +111,11 @@ def test_symlinked_directories_are_not_followed(tmp_path: Path) -> None:
 # -- scanning against the simulator ---------------------------------------------------------
 
 @pytest.fixture()
-def env(sim: SimServer, config: Path) -> dict[str, str | None]:
+def env(sim: SimServer, config: Path, example_registry: ExampleRegistry
+        ) -> dict[str, str | None]:
+    # the registry holds the signed images: base images' ONBUILD triggers are read there
+    assert (example_registry.push("base", "base"), example_registry.push("base", "other")) \
+        == (DIGEST, OTHER)
     base = sim.add(SimRepo("reg.example/base"))
     base.sign_tag("1", DIGEST)
     base.sign_tag("2", OTHER)
@@ -124,7 +129,7 @@ def env(sim: SimServer, config: Path) -> dict[str, str | None]:
     (xdg / "trustbuild" / "config.toml").write_text("[trust]\nproject_policy = 'trusted'\n")
     return {"DOCKER_CONFIG": str(config), "DOCKER_CONTENT_TRUST_SERVER": sim.url,
             "TRUSTBUILD_DOCKER": "/nonexistent/docker", "DOCKER_BUILDKIT": None,
-            "XDG_CONFIG_HOME": str(xdg)}
+            "XDG_CONFIG_HOME": str(xdg), **example_registry.env}
 
 
 MIXED = {

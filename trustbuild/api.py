@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,29 +54,31 @@ from trustbuild._internal.lockfile import (
 from trustbuild._internal.lockfile import parse as parse_lock
 from trustbuild._internal.notary.client import Progress, TrustClient
 from trustbuild._internal.notary.inspection import RepositoryReport
+from trustbuild._internal.onbuild import OnbuildReader
 from trustbuild._internal.plan import (
     BuildRequest,
     CheckReport,
     Dockerfile,
     check_dockerfile,
+    complete_onbuild,
     options_for,
     read_dockerfile,
 )
+from trustbuild._internal.registry import RegistryClient
 from trustbuild._internal.runner import (
     build_guard,
     docker_binary,
     docker_env,
-    onbuild_triggers,
     pinned_copy,
     run_docker,
 )
 from trustbuild._internal.scan import ScanReport
 from trustbuild.errors import (
-    DockerfileError,
     ExecutionError,
     ExitCode,
     InvalidReferenceError,
     LockfileError,
+    Reason,
     TrustError,
     UsageError,
 )
@@ -120,38 +122,101 @@ def decide_reader(builder_rules: str | None = None, *, docker: str | None = None
                          builder_name=builder_name)
 
 
+@dataclass(frozen=True, slots=True)
+class TriggersNotRead:
+    """A base image whose ONBUILD triggers ``refs`` did not read, and why (``reason`` None:
+    refs reads no network unless ``onbuild``)."""
+
+    reference: str
+    reason: Reason | None
+    message: str
+    exit_code: int = ExitCode.OK
+
+
 @dataclass(slots=True)
 class RefsReport:
-    """The images a build would pull (``trustbuild refs``)."""
+    """The images a build would pull (``trustbuild refs``).  ``onbuild_not_read``: base images
+    whose ONBUILD triggers were not read, so images they would pull may be missing."""
 
     dockerfile: str
     reader: ReaderChoice
     pulls: list[ImagePull]
     warnings: list[str] = field(default_factory=list)
+    onbuild_read: bool = False
+    onbuild_not_read: list[TriggersNotRead] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0, or (``onbuild``) the worst reason a base image's triggers were not read."""
+        return max((n.exit_code for n in self.onbuild_not_read), default=ExitCode.OK)
 
 
 def refs(path: str = ".", *, dockerfile: str | None = None,
          build_args: Mapping[str, str] | None = None, target: str | None = None,
          platforms: Sequence[str] = (), builder_rules: str | None = None,
          docker: str | None = None, config: str | None = None,
-         env: Mapping[str, str] | None = None, stdin: bytes | None = None) -> RefsReport:
-    """Every image the build would pull, without network: ``trustbuild refs``."""
+         env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+         onbuild: bool = False, client: TrustClient | None = None,
+         offline: bool = False) -> RefsReport:
+    """Every image the build would pull: ``trustbuild refs``.  No network, unless *onbuild*
+    (``refs --onbuild``): then base images are resolved through trust data (with *client*, or
+    one made as :func:`check` makes it) and their ONBUILD triggers read at the signed
+    digests, as :func:`check` reads them."""
     from trustbuild._internal.policy import load
 
     request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
                            target, tuple(platforms))
     reader = decide_reader(builder_rules, docker=docker, env=env)
+    if onbuild:
+        client = client or trust_client(path, config=config, offline=offline, env=env)
+        return refs_for(request, reader, client.policy, stdin, client=client, docker=docker,
+                        env=env)
     return refs_for(request, reader, load(config=config, context=path, env=env), stdin)
 
 
 def refs_for(request: BuildRequest, reader: ReaderChoice, policy: Policy | None = None,
-             stdin: bytes | None = None) -> RefsReport:
+             stdin: bytes | None = None, *, client: TrustClient | None = None,
+             docker: str | None = None, env: Mapping[str, str] | None = None) -> RefsReport:
+    """The images *request* pulls; with *client*, ONBUILD triggers of its base images read
+    (only base images are resolved)."""
     source = read_dockerfile(request.context, request.dockerfile, stdin)
-    analysis = analyse(source.text, options_for(request, reader, policy),
-                       path=source.display)
+    options = options_for(request, reader, policy if client is None else client.policy)
+    analysis = analyse(source.text, options, path=source.display)
     for decision in analysis.decisions:
         log.info("%s: %s", source.display, decision)
-    return RefsReport(source.display, reader, analysis.pulls, analysis.warnings)
+    if client is None:
+        unread = list(dict.fromkeys(str(p.reference) for p in analysis.unread_trigger_images))
+        warnings = list(analysis.warnings)
+        if unread:
+            warnings.append(f"the ONBUILD triggers of base images were not read (refs reads no "
+                            f"network): {', '.join(unread)}; images they pull are not listed "
+                            "(trustbuild refs --onbuild reads them; check always does)")
+        return RefsReport(source.display, reader, analysis.pulls, warnings, False,
+                          [TriggersNotRead(r, None, "not read: refs reads no network "
+                                           "without --onbuild") for r in unread])
+    answers = dict(client.resolve_many(dict.fromkeys(
+        str(p.reference) for p in analysis.unread_trigger_images)))
+    outcome = complete_onbuild(source, analysis, options, answers, client.resolve_many,
+                               onbuild_reader(client, docker=docker, env=env).read,
+                               client.policy)
+    warnings = list(outcome.analysis.warnings)
+    not_read = [TriggersNotRead(key, error.reason, str(error), int(error.exit_code))
+                for key, error in outcome.not_read.items()]
+    if not_read:
+        warnings.append("the ONBUILD triggers of base images could not be read, so images they "
+                        "pull may be missing: " + "; ".join(f"{n.reference}: {n.message}"
+                                                          for n in not_read))
+    return RefsReport(source.display, reader, outcome.analysis.pulls, warnings, True, not_read)
+
+
+def onbuild_reader(client: TrustClient, *, docker: str | None = None,
+                   env: Mapping[str, str] | None = None) -> OnbuildReader:
+    """How base images' ONBUILD triggers are read for *client*'s checks: the engine through
+    *docker* (default ``$TRUSTBUILD_DOCKER``, else ``docker``), the registry through the
+    client's transport, then ``docker pull``."""
+    env = os.environ if env is None else env
+    return OnbuildReader(registry=RegistryClient(client.transport),
+                         docker=docker_binary(docker, env), env=env)
 
 
 def check(path: str = ".", *, dockerfile: str | None = None,
@@ -171,15 +236,20 @@ def check(path: str = ".", *, dockerfile: str | None = None,
     client = client or trust_client(path, config=config, offline=offline, env=env)
     if locked is not False:
         return locked_check_request(request, reader, client, stdin, _lock_file(locked),
-                                    gate=True)[1]
-    return check_request(request, reader, client, stdin)[1]
+                                    gate=True, docker=docker, env=env)[1]
+    return check_request(request, reader, client, stdin, docker=docker, env=env)[1]
 
 
 def check_request(request: BuildRequest, reader: ReaderChoice, client: TrustClient,
-                  stdin: bytes | None = None) -> tuple[Dockerfile, CheckReport]:
+                  stdin: bytes | None = None, *, docker: str | None = None,
+                  env: Mapping[str, str] | None = None) -> tuple[Dockerfile, CheckReport]:
+    """The check of *request*, base images' ONBUILD triggers read as :func:`onbuild_reader`
+    reads them (*docker*, *env*: the docker CLI and its environment)."""
     source = read_dockerfile(request.context, request.dockerfile, stdin)
     return source, check_dockerfile(source, options_for(request, reader, client.policy),
-                                    client.resolve_many, client.policy, reader)
+                                    client.resolve_many, client.policy, reader,
+                                    onbuild=onbuild_reader(client, docker=docker,
+                                                           env=env).read)
 
 
 def _lock_file(locked: bool | str) -> str | None:
@@ -211,7 +281,8 @@ def _dockerfile_key(source: Dockerfile, lock: Path) -> str:
 
 
 def locked_check_request(request: BuildRequest, reader: ReaderChoice, client: TrustClient,
-                         stdin: bytes | None, lock_file: str | None, *, gate: bool
+                         stdin: bytes | None, lock_file: str | None, *, gate: bool,
+                         docker: str | None = None, env: Mapping[str, str] | None = None
                          ) -> tuple[Dockerfile, LockedReport]:
     """The check held to the lock: online, trust data must still sign each locked digest;
     offline (the client's), the lock's digests are used as they are.  With *gate*, a lock
@@ -229,7 +300,8 @@ def locked_check_request(request: BuildRequest, reader: ReaderChoice, client: Tr
     # word; offline, the trust data is the verified cache (within its expiry).
     resolve = client.resolve_many
     report = check_dockerfile(source, options_for(request, reader, client.policy), resolve,
-                              client.policy, reader)
+                              client.policy, reader,
+                              onbuild=onbuild_reader(client, docker=docker, env=env).read)
     return source, apply_lock(report, lock, label, offline=offline, gate=gate)
 
 
@@ -264,12 +336,13 @@ def lock(path: str = ".", *, dockerfile: str | None = None,
                            target, tuple(platforms))
     chosen = decide_reader(builder_rules, docker=docker, env=env)
     client = client or trust_client(path, config=config, offline=offline, env=env)
-    return lock_request(request, chosen, client, None, output)
+    return lock_request(request, chosen, client, None, output, docker=docker, env=env)
 
 
 def lock_request(request: BuildRequest, reader: ReaderChoice, client: TrustClient,
-                 stdin: bytes | None, output: str | None) -> LockResult:
-    source, report = check_request(request, reader, client, stdin)
+                 stdin: bytes | None, output: str | None, *, docker: str | None = None,
+                 env: Mapping[str, str] | None = None) -> LockResult:
+    source, report = check_request(request, reader, client, stdin, docker=docker, env=env)
     path = lock_path(source, output)
     if not report.ok:
         return LockResult(report, str(path))
@@ -315,8 +388,8 @@ def pin(path: str = ".", *, dockerfile: str | None = None,
     client = client or trust_client(path, config=config, offline=offline, env=env)
     if locked is not False:
         return locked_check_request(request, reader, client, stdin, _lock_file(locked),
-                                    gate=False)[1].pinned()
-    return check_request(request, reader, client, stdin)[1].pinned()
+                                    gate=False, docker=docker, env=env)[1].pinned()
+    return check_request(request, reader, client, stdin, docker=docker, env=env)[1].pinned()
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,9 +437,10 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
     report: CheckReport
     if locked is not False:
         source, report = locked_check_request(request, reader, client, stdin,
-                                              _lock_file(locked), gate=False)
+                                              _lock_file(locked), gate=False, docker=binary,
+                                              env=env)
     else:
-        source, report = check_request(request, reader, client, stdin)
+        source, report = check_request(request, reader, client, stdin, docker=binary, env=env)
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     from trustbuild._internal import output
 
@@ -375,8 +449,6 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
     if not report.passes:
         return BuildResult(report.exit_code, report)
     docker_environment = docker_env(env, None if buildx else reader.docker_buildkit)
-    _refuse_registry_triggers(report, source, request, reader, client.policy,
-                              lambda image: onbuild_triggers(binary, docker_environment, image))
     pinned = report.pinned()
     with build_guard() as signals, pinned_copy(pinned.text, source.name, source.path) as path:
         args = cmd.rewritten(str(path), dict(pinned.build_args))
@@ -384,37 +456,6 @@ def build_command(cmd: BuildCommand, *, docker: str | None = None, buildx: bool 
         code = run_docker([*prefix, *args], docker_environment,
                           stdin_consumed=cmd.file == "-", signals=signals)
     return BuildResult(code, report)
-
-
-def _refuse_registry_triggers(report: CheckReport, source: Dockerfile, request: BuildRequest,
-                              reader: ReaderChoice, policy: Policy | None,
-                              triggers_of: Callable[[str], list[str]]) -> None:
-    """A base image's ONBUILD triggers run in the build; any image they pull was chosen by
-    tag in the base image's config, where no pin can reach it, so such a build is refused.
-    Triggers that pull nothing (``ONBUILD RUN make``) are fine."""
-    triggers: dict[str, list[str]] = {}
-    for verdict in report.verdicts:
-        if verdict.trusted is not None and verdict.pull.instruction == "FROM":
-            ref = verdict.pull.reference
-            found = triggers_of(f"{ref.name}@{verdict.trusted.digest}")
-            if found:
-                log.info("%s carries ONBUILD triggers: %s", ref, "; ".join(found))
-                triggers[str(ref)] = found
-    if not triggers:
-        return
-    options = replace(options_for(request, reader, policy), onbuild_triggers=triggers)
-    pulls = analyse(source.text, options, path=source.display).pulls
-    checked = {(str(v.pull.reference), v.pull.platform) for v in report.verdicts}
-    # A trigger naming a stage of this file brings that stage's images into the build.
-    from_triggers = [p for p in pulls if p.instruction.startswith("ONBUILD (from ")
-                     or (str(p.reference), p.platform) not in checked]
-    if from_triggers:
-        pull = from_triggers[0]
-        raise DockerfileError(
-            f"{pull.instruction.removeprefix('ONBUILD ')}: an ONBUILD trigger in the base "
-            f"image's config pulls {pull.reference}, which trustbuild cannot pin; refusing "
-            "to build (use a base image without such triggers)", pull.line,
-            path=source.display)
 
 
 def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
@@ -456,7 +497,8 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
         return clients[key]
 
     return scan_files(files, reader=chosen, build_args=dict(build_args or {}),
-                      client_for=client_for, paths=list(paths))
+                      client_for=client_for, paths=list(paths),
+                      onbuild_for=lambda c: onbuild_reader(c, docker=docker, env=env).read)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ class Reason(enum.StrEnum):
     SIGNED_BY_OTHER_ROLE = "signed-by-other-role"  # signed, but not by an accepted role
     NO_TRUST_DATA = "no-trust-data"  # the trust server has nothing for the repository
     REPOSITORY_NOT_FOUND = "repository-not-found"  # the registry has no such repository
+    ONBUILD_UNREADABLE = "onbuild-unreadable"  # a base image's ONBUILD triggers not read
     REQUIRED_SIGNER = "required-signer"  # signed, not the way the policy requires
     LOCK_MISMATCH = "lock-mismatch"  # the lock and the trust data disagree
     NOT_LOCKED = "not-locked"  # the build pulls an image its lock does not list
@@ -256,6 +257,19 @@ class RootError(TrustError):
     """A root that cannot be trusted: certificate checks, rotation, or pinning."""
 
     reason = Reason.ROOT_CHANGED
+
+
+class OnbuildUnreadable(TrustError):
+    """A trusted base image's ONBUILD triggers could not be read at its signed digest (from
+    the engine, the registry or a ``docker pull``): what the build would run is unknown, so
+    the image is not verified."""
+
+    reason = Reason.ONBUILD_UNREADABLE
+
+
+class RegistryError(TrustError):
+    """A registry's answer trustbuild cannot use: not JSON, an unsupported manifest type, no
+    manifest for the platform, too many redirects."""
 
 
 class OfflineError(TrustError):

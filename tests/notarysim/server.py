@@ -122,20 +122,29 @@ class SimServer:
 
 @contextlib.contextmanager
 def serving(server: SimServer) -> Iterator[SimServer]:
-    handler = _handler_for(server)
-    httpd = _QuietServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(server.tls.cert), str(server.tls.key))
     if server.client_ca is not None:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cafile=str(server.client_ca))
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    server.port = httpd.server_address[1]
+    with http_serving(_handler_for(server), ctx) as port:
+        server.port = port
+        yield server
+
+
+@contextlib.contextmanager
+def http_serving(handler: type[BaseHTTPRequestHandler],
+                 ctx: ssl.SSLContext | None) -> Iterator[int]:
+    """Serve *handler* on a free loopback port (TLS with *ctx*) on a thread; yields the
+    port."""
+    httpd = _QuietServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    if ctx is not None:
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server
+        yield httpd.server_address[1]
     finally:
         httpd.shutdown()
         httpd.server_close()

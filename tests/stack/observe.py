@@ -5,12 +5,16 @@ access log shows for it."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.cli import entry_point
 from tests.stack.services import DOCKER_CLI, Stack, run
 
 _MANIFEST = re.compile(r'"(?:GET|HEAD) /v2/(\S+?)/manifests/(\S+) HTTP')
@@ -73,3 +77,24 @@ def observe_build(stack: Stack, env: Mapping[str, str], dockerfile: str, *, buil
     tags, digests = manifest_requests(stack, start)
     return Observed(result.returncode, result.stdout + result.stderr, frozenset(tags),
                     frozenset(digests))
+
+
+def run_trustbuild(stack: Stack, config: Path, ctx: Path, dockerfile: str, args: Sequence[str],
+                   *, buildkit: bool, docker: str = DOCKER_CLI
+                   ) -> subprocess.CompletedProcess[str]:
+    """``trustbuild ARGS CTX`` as a user runs it against the stack, with *dockerfile*
+    (``REG`` stands for the stack's registry) in *ctx*, the builder docker would use and
+    *docker* as its docker CLI.  ``TRUSTBUILD_UNDER_TEST=/path/to/checkout`` runs another
+    checkout's trustbuild (to show a test failed before a change)."""
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text(dockerfile.replace("REG", stack.registry))
+    env = {**stack.env(config), "DOCKER_BUILDKIT": "1" if buildkit else "0",
+           "TRUSTBUILD_DOCKER": docker}
+    under_test = os.environ.get("TRUSTBUILD_UNDER_TEST")
+    if under_test:
+        env["PYTHONPATH"] = under_test
+    # the installed command (its JSON checked against the schemas), or the other checkout's
+    program = [sys.executable, "-m", "trustbuild"] if under_test else [entry_point()]
+    return subprocess.run([*program, *args, str(ctx)], env=env,
+                          cwd=ctx.parent, capture_output=True, text=True, timeout=600,
+                          check=False)

@@ -4,8 +4,13 @@ Everything runs on this machine only, in private temp dirs, and is torn down aft
 
 * ``dockerd`` (Debian ``docker.io``) and the registry (Debian ``docker-registry``) run inside a
   network namespace of their own.  dockerd needs a bridge network for BuildKit's ``RUN`` steps;
-  inside the namespace that bridge never touches the host's network.  Only dockerd talks to the
-  registry, so the registry lives in the namespace too, on its loopback.
+  inside the namespace that bridge never touches the host's network.  dockerd pushes to and
+  pulls from the registry on the namespace's loopback.
+* trustbuild on the host reads manifests and configs from the registry the images are named
+  after (``127.0.0.1:PORT``): a second, read-only registry process serves the same
+  filesystem storage on the *host's* loopback at the same address (the namespace's loopback
+  is a different one, so the port is free on the host).  Its access log is separate
+  (``registry-host.log``), so ``registry.log`` still shows what dockerd fetched.
 * ``notary-server`` (Debian ``notary``) runs on the host's loopback with a self-signed TLS
   certificate (the docker CLI talks to trust servers over https only), memory storage and the
   local trust service, so trustbuild, the docker CLI and the notary CLI can all reach it.
@@ -243,12 +248,24 @@ REGISTRY_ACCESS_LOG = True  # one line per request in registry.log (tests/stack/
 
 
 def _start_registry(stack: Stack, access_log: bool = REGISTRY_ACCESS_LOG) -> None:
+    storage = stack.root / "registry-data"
+    storage.mkdir(exist_ok=True)
     config = stack.root / "registry.yml"
-    accesslog = f"  accesslog:\n    disabled: {'false' if access_log else 'true'}\n"
-    config.write_text(
-        f"version: 0.1\nlog:\n  level: warn\n{accesslog}storage:\n  inmemory: {{}}\n"
-        f"http:\n  addr: {stack.registry}\n")
+    config.write_text(_registry_config(stack, storage, access_log, read_only=False))
     _spawn(stack, "registry", _in_netns(stack, [_binary("docker-registry"), "serve", str(config)]))
+    host_config = stack.root / "registry-host.yml"
+    host_config.write_text(_registry_config(stack, storage, True, read_only=True))
+    _spawn(stack, "registry-host", [_binary("docker-registry"), "serve", str(host_config)])
+
+
+def _registry_config(stack: Stack, storage: Path, access_log: bool, *, read_only: bool) -> str:
+    """Filesystem storage shared by both registry processes; the host's is read-only and
+    never purges uploads (the namespace's registry writes)."""
+    maintenance = ("  maintenance:\n    readonly:\n      enabled: true\n"
+                   "    uploadpurging:\n      enabled: false\n") if read_only else ""
+    accesslog = f"  accesslog:\n    disabled: {'false' if access_log else 'true'}\n"
+    return (f"version: 0.1\nlog:\n  level: warn\n{accesslog}storage:\n  filesystem:\n"
+            f"    rootdirectory: {storage}\n{maintenance}http:\n  addr: {stack.registry}\n")
 
 
 def _start_dockerd(stack: Stack) -> None:
@@ -272,6 +289,7 @@ def _wait_all(stack: Stack) -> None:
         "notary-server": lambda: _http_ok(f"{stack.notary_url}/_notary_server/health", ctx),
         "dockerd": lambda: _docker_ok(stack),
         "registry": lambda: _registry_ok(stack),
+        "registry-host": lambda: _http_ok(f"http://{stack.registry}/v2/"),
     }
     pending = dict(checks)
     while pending:

@@ -23,8 +23,9 @@ def why(error: TrustError, ref: ImageReference) -> str:
             return (f"No trust data for {tag}: signed only by {', '.join(error.signed_by)}; "
                     f"trustbuild accepts {ACCEPTED}")
         if error.reason is Reason.NO_TRUST_DATA:
+            detail = error.message.partition("; ")[2]  # what the registry said, if asked
             return (f"No trust data for {tag}: the trust server {error.server} has no trust "
-                    "data for this repository")
+                    "data for this repository" + (f"; {detail}" if detail else ""))
         if error.reason is Reason.REPOSITORY_NOT_FOUND:
             return f"No trust data for {tag}: {error.message}"
         if error.message.startswith(f"No trust data for {tag}") and ":" not in \

@@ -356,6 +356,9 @@ def refs_json(report: RefsReport) -> dict[str, object]:
         "reader": report.reader.to_json(),
         "images": [_pull_fields(p) for p in report.pulls],
         "warnings": list(report.warnings),
+        "onbuild": {"read": report.onbuild_read, "not_read": [
+            {"reference": n.reference, "reason": n.reason.value if n.reason else None,
+             "message": n.message} for n in report.onbuild_not_read]},
     }
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,11 +18,21 @@ from typing import TYPE_CHECKING
 from trustbuild._internal.builder_detection import builder_of
 from trustbuild._internal.dockerfile import Builder, BuildOptions, ImagePull, analyse
 from trustbuild._internal.dockerfile.pinning import PinnedDockerfile, pin
-from trustbuild._internal.dockerfile.pulls import Analysis, LiteralBase
+from trustbuild._internal.dockerfile.pulls import Analysis, LiteralBase, analyse_with_triggers
 from trustbuild._internal.dockerfile.readers import ReaderChoice, reader_named
 from trustbuild._internal.files import MAX_DOCKERFILE, read_bounded
 from trustbuild._internal.notary.client import TrustedDigest
-from trustbuild.errors import ExitCode, NoTrustData, Reason, Refused, TrustError, UsageError
+from trustbuild._internal.reference import ImageReference
+from trustbuild.errors import (
+    DockerfileError,
+    ExitCode,
+    NoTrustData,
+    OnbuildUnreadable,
+    Reason,
+    Refused,
+    TrustError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from trustbuild._internal.policy import Policy
@@ -28,6 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Resolver = Callable[[Iterable[str]], Mapping[str, "TrustedDigest | TrustError"]]
+# The ONBUILD triggers of a base image (``name@digest``) for the given platforms; raises a
+# TrustError when they cannot be read (``onbuild.OnbuildReader.read``).
+OnbuildSource = Callable[[ImageReference, Sequence[str]], Sequence[str]]
+MAX_TRIGGER_READS = 8  # base images whose triggers are read at once
 
 
 class Status(enum.StrEnum):
@@ -183,32 +199,152 @@ class CheckReport:
 
 
 def check_dockerfile(dockerfile: Dockerfile, options: BuildOptions, resolve: Resolver,
-                     policy: Policy | None = None, reader: ReaderChoice | None = None
-                     ) -> CheckReport:
-    """Resolve every image the build pulls.  Raises ``DockerfileError`` for the Dockerfile;
-    trust failures end up in the verdicts, one per pull.  *reader* is reported as the
-    reader of the file (default: the reader *options* name)."""
+                     policy: Policy | None = None, reader: ReaderChoice | None = None, *,
+                     onbuild: OnbuildSource | None = None) -> CheckReport:
+    """Resolve every image the build pulls, the images ONBUILD triggers of its base images
+    bring in included (read by *onbuild*; without it no trigger can be read, and every
+    trusted base image is an error).  Raises ``DockerfileError`` for the Dockerfile; trust
+    failures end up in the verdicts, one per pull.  *reader* is reported as the reader of
+    the file (default: the reader *options* name)."""
     reader = reader or reader_of(options)
     analysis = analyse(dockerfile.text, options, path=dockerfile.display)
-    for decision in analysis.decisions:
+    answers = dict(resolve(str(p.reference) for p in analysis.pulls))
+    outcome = complete_onbuild(dockerfile, analysis, options, answers, resolve, onbuild,
+                               policy)
+    for decision in outcome.analysis.decisions:
         log.info("%s: %s", dockerfile.display, decision)
-    for pull in analysis.pulls:
+    for pull in outcome.analysis.pulls:
         log.info("%s: %s (%s, line %d, stage %s)", dockerfile.display, pull.reference,
                  pull.instruction, pull.line, pull.stage)
-    answers = resolve(str(p.reference) for p in analysis.pulls)
-    return report_for(dockerfile, analysis, reader, answers, policy)
+    return report_for(dockerfile, outcome.analysis, reader, resolve_rest(outcome, answers,
+                                                                         resolve),
+                      policy, outcome)
+
+
+@dataclass(slots=True)
+class OnbuildOutcome:
+    """The analysis once base images' ONBUILD triggers are read; the base images whose
+    triggers were not read, and why (not trusted, or unreadable); and which of those are
+    trusted images whose triggers could not be read (their verdicts become errors)."""
+
+    analysis: Analysis
+    not_read: dict[str, TrustError] = field(default_factory=dict)
+    unreadable: set[str] = field(default_factory=set)
+
+
+def complete_onbuild(dockerfile: Dockerfile, analysis: Analysis, options: BuildOptions,
+                     answers: dict[str, TrustedDigest | TrustError], resolve: Resolver,
+                     onbuild: OnbuildSource | None,
+                     policy: Policy | None = None) -> OnbuildOutcome:
+    """Read the ONBUILD triggers of every base image the build uses, each at the digest
+    trust data signed for it, and analyse the file again with them: the one path of every
+    command.  A base image a trigger brings in (through a stage it names) is resolved
+    through *resolve* first (its answer lands in *answers*).  A trigger that pulls an image
+    is refused: the image is named by tag in the base image's config, where no pin reaches
+    it.  Untrusted base images have no signed digest to read at: they are listed as not
+    read; but one the policy lets through without trust data is read at its tag (the
+    exception vouches for the image, never for what its triggers pull), and where that
+    cannot be done it is an error like a trusted one."""
+    if not analysis.unread_trigger_images:
+        _refuse_trigger_pulls(analysis, dockerfile)  # triggers the caller gave, if any
+        return OnbuildOutcome(analysis)
+    outcome = OnbuildOutcome(analysis)
+    lock = threading.Lock()
+
+    def answer_for(key: str) -> TrustedDigest | TrustError:
+        with lock:
+            known = answers.get(key)
+        if known is None:
+            known = resolve([key])[key]
+            with lock:
+                known = answers.setdefault(key, known)
+        return known
+
+    def read(pulls: Sequence[ImagePull]) -> Sequence[str]:
+        key = str(pulls[0].reference)
+        answer = answer_for(key)
+        if isinstance(answer, TrustedDigest):
+            image = ImageReference(answer.reference.domain, answer.reference.path, None,
+                                   answer.digest)
+        elif isinstance(answer, NoTrustData) and policy is not None \
+                and policy.exception_for(pulls[0].reference) is not None:
+            image = pulls[0].reference  # allowed by its tag: read there
+        else:
+            with lock:
+                outcome.not_read[key] = answer
+            return []
+        platforms = list(dict.fromkeys(p.platform for p in pulls if p.platform))
+        try:
+            if onbuild is None:
+                raise OnbuildUnreadable("no ONBUILD reader was given")
+            return list(onbuild(image, platforms))
+        except TrustError as exc:
+            error = exc if isinstance(exc, OnbuildUnreadable) else OnbuildUnreadable(
+                f"cannot read the ONBUILD triggers of {image}: {exc}", gun=image.name)
+            with lock:
+                outcome.not_read[key] = error
+                outcome.unreadable.add(key)
+            return []
+
+    with ThreadPoolExecutor(max_workers=MAX_TRIGGER_READS,
+                            thread_name_prefix="trustbuild-onbuild") as pool:
+        outcome.analysis = analyse_with_triggers(dockerfile.text, options, read,
+                                                 path=dockerfile.display, executor=pool)
+    _refuse_trigger_pulls(outcome.analysis, dockerfile)
+    return outcome
+
+
+def _refuse_trigger_pulls(analysis: Analysis, dockerfile: Dockerfile) -> None:
+    """A base image's ONBUILD triggers run in the build; an image one of them pulls was
+    chosen by tag in the base image's config, where no pin can reach it, so such a build is
+    refused.  Triggers that pull nothing (``ONBUILD RUN make``), and triggers naming a stage
+    of this file (whose images are checked), are fine."""
+    for pull in analysis.pulls:
+        if pull.instruction.startswith("ONBUILD (from "):
+            raise DockerfileError(
+                f"{pull.instruction.removeprefix('ONBUILD ')}: an ONBUILD trigger in the base "
+                f"image's config pulls {pull.reference}, which trustbuild cannot pin; refusing "
+                "to build (use a base image without such triggers)", pull.line,
+                path=dockerfile.display)
+
+
+def resolve_rest(outcome: OnbuildOutcome, answers: dict[str, TrustedDigest | TrustError],
+                 resolve: Resolver) -> dict[str, TrustedDigest | TrustError]:
+    """*answers*, with those of the pulls ONBUILD triggers brought in that are still to be
+    resolved (one call)."""
+    missing = list(dict.fromkeys(str(p.reference) for p in outcome.analysis.pulls
+                                 if str(p.reference) not in answers))
+    if missing:
+        answers.update(resolve(missing))
+    return answers
 
 
 def report_for(dockerfile: Dockerfile, analysis: Analysis, reader: ReaderChoice,
                answers: Mapping[str, TrustedDigest | TrustError],
-               policy: Policy | None = None) -> CheckReport:
+               policy: Policy | None = None, onbuild: OnbuildOutcome | None = None
+               ) -> CheckReport:
     """The report of an analysed Dockerfile, from the answers for its references (``scan``
-    resolves the references of many files at once)."""
-    verdicts = [_verdict(pull, answers[str(pull.reference)], policy)
-                for pull in analysis.pulls]
-    return CheckReport(dockerfile.display, dockerfile.text, reader, verdicts,
-                       analysis.warnings, analysis.literal_bases,
-                       str(policy.mode.value) if policy is not None else "enforce")
+    resolves the references of many files at once) and what reading ONBUILD triggers found:
+    a trusted base image whose triggers could not be read is an error, not trusted."""
+    onbuild = onbuild or OnbuildOutcome(analysis)
+    verdicts = []
+    for pull in analysis.pulls:
+        key = str(pull.reference)
+        if key in onbuild.unreadable and pull.instruction == "FROM":
+            verdicts.append(ImageVerdict(pull, Status.ERROR, error=onbuild.not_read[key]))
+        else:
+            verdicts.append(_verdict(pull, answers[key], policy))
+    mode = str(policy.mode.value) if policy is not None else "enforce"
+    warnings = list(analysis.warnings)
+    for key in dict.fromkeys(str(v.pull.reference) for v in verdicts
+                             if v.pull.instruction == "FROM" and v.status is not Status.TRUSTED
+                             and (v.status is Status.ALLOWED or mode == "warn")):
+        if key in onbuild.not_read and key not in onbuild.unreadable:
+            warnings.append(f"the ONBUILD triggers of {key} were not read: it is not trusted, "
+                            "so there is no signed digest to read them at, and whatever they "
+                            "pull is not checked")
+    return CheckReport(dockerfile.display, dockerfile.text, reader, verdicts, warnings,
+                       analysis.literal_bases, mode)
 
 
 def _verdict(pull: ImagePull, answer: TrustedDigest | TrustError,

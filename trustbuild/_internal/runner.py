@@ -163,19 +163,20 @@ def shown_argv(argv: Sequence[str]) -> list[str]:
     return shown
 
 
-def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[str]:
-    """The ONBUILD triggers in the config of *image* (``name@digest``), asked of the docker
-    CLI, which reaches the engine the way the build will (contexts, ``DOCKER_HOST``, TLS);
-    the image is pulled by digest first when the engine lacks it."""
-    inspect = [docker, "image", "inspect", "--format", "{{json .Config.OnBuild}}", image]
-    result = _docker_output(inspect, env, check=False)
-    if result.returncode != 0:
-        log.info("%s is not in the engine: pulling it by digest to read its triggers", image)
-        _docker_output([docker, "pull", "-q", image], env,
-                       what=f"cannot pull {image} to read its ONBUILD triggers")
-        result = _docker_output(inspect, env, what=f"cannot inspect {image}")
+ONBUILD_FORMAT = "{{json .Config.OnBuild}}"
+PLATFORM_FORMAT = "{{.Os}}/{{.Architecture}}{{if .Variant}}/{{.Variant}}{{end}}"
+
+
+def engine_onbuild(docker: str, env: Mapping[str, str], image: str) -> list[str] | None:
+    """The ONBUILD triggers in the config of *image* (``name@digest``) as the engine has it,
+    asked of the docker CLI, which reaches the engine the way the build will (contexts,
+    ``DOCKER_HOST``, TLS); None when the engine does not have the image.  Raises
+    :class:`ExecutionError` when docker cannot be asked."""
+    found = _inspect(docker, env, image, ONBUILD_FORMAT)
+    if found is None:
+        return None
     try:
-        triggers = json.loads(result.stdout or "null")
+        triggers = json.loads(found or "null")
     except ValueError:
         raise ExecutionError(f"docker image inspect gave no JSON for {image}") from None
     if triggers is None:
@@ -183,6 +184,33 @@ def onbuild_triggers(docker: str, env: Mapping[str, str], image: str) -> list[st
     if not (isinstance(triggers, list) and all(isinstance(t, str) for t in triggers)):
         raise ExecutionError(f"unexpected ONBUILD value in the config of {image}")
     return list(triggers)
+
+
+def engine_platform(docker: str, env: Mapping[str, str], image: str) -> str | None:
+    """The platform (``os/arch[/variant]``) of the engine's copy of *image*; None when the
+    engine does not have it."""
+    found = _inspect(docker, env, image, PLATFORM_FORMAT)
+    return found.strip() if found is not None else None
+
+
+def pull_image(docker: str, env: Mapping[str, str], image: str, platform: str | None) -> None:
+    """``docker pull`` *image* (by digest) into the engine, for *platform* when given."""
+    argv = [docker, "pull", "-q", *(["--platform", platform] if platform else []), image]
+    log.info("pulling %s%s into the engine to read its ONBUILD triggers", image,
+             f" for {platform}" if platform else "")
+    _docker_output(argv, env, what=f"cannot pull {image}")
+
+
+def _inspect(docker: str, env: Mapping[str, str], image: str, template: str) -> str | None:
+    result = _docker_output([docker, "image", "inspect", "--format", template, image], env,
+                            check=False)
+    if result.returncode == 0:
+        return result.stdout
+    detail = result.stderr.strip()
+    if "no such" in detail.lower():
+        return None
+    detail = detail[-300:] or f"docker image inspect exited {result.returncode}"
+    raise ExecutionError(f"cannot ask the engine about {image}: {detail}")
 
 
 def _docker_output(argv: list[str], env: Mapping[str, str], *, check: bool = True,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pathspec
 
 from trustbuild._internal.dockerconfig import with_proxy_build_args
-from trustbuild._internal.dockerfile import analyse
+from trustbuild._internal.dockerfile import BuildOptions, analyse
 from trustbuild._internal.dockerfile.pulls import Analysis
 from trustbuild._internal.dockerfile.readers import ReaderChoice
 from trustbuild._internal.files import MAX_SMALL_FILE, read_bounded
@@ -30,11 +30,14 @@ from trustbuild._internal.plan import (
     BuildRequest,
     CheckReport,
     Dockerfile,
+    OnbuildSource,
+    complete_onbuild,
     options_for,
     read_dockerfile,
     report_for,
+    resolve_rest,
 )
-from trustbuild.errors import ExitCode, TrustbuildError, UsageError
+from trustbuild.errors import DockerfileError, ExitCode, TrustbuildError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -252,15 +255,19 @@ class _Pending:
     scanned: ScannedFile
     source: Dockerfile
     analysis: Analysis
+    options: BuildOptions
     client: TrustClient
 
 
 def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mapping[str, str],
-               client_for: Callable[[Path], TrustClient], paths: Sequence[str] = ()
+               client_for: Callable[[Path], TrustClient], paths: Sequence[str] = (),
+               onbuild_for: Callable[[TrustClient], OnbuildSource] | None = None
                ) -> ScanReport:
     """Check each Dockerfile in *files* (its directory is its build context, whose
     ``.trustbuild.toml`` applies).  The references of all files that share a client are
-    resolved in one ``resolve_many``, each once."""
+    resolved in one ``resolve_many``, each once; base images' ONBUILD triggers are read as
+    ``check`` reads them, with the reader *onbuild_for* gives for the client (one per
+    client, so each image is read once; without it none can be read)."""
     results: list[ScannedFile] = []
     pending: list[_Pending] = []
     for path in files:
@@ -277,7 +284,7 @@ def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mappi
         except TrustbuildError as exc:  # this file's problem; the others are still checked
             scanned.error = exc
             continue
-        pending.append(_Pending(scanned, source, analysis, client))
+        pending.append(_Pending(scanned, source, analysis, options, client))
     by_client: dict[int, list[_Pending]] = {}
     for item in pending:
         by_client.setdefault(id(item.client), []).append(item)
@@ -288,10 +295,20 @@ def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mappi
         distinct += len(references)
         log.info("scan: resolving %d distinct images for %d Dockerfiles", len(references),
                  len(group))
-        answers = group[0].client.resolve_many(references)
+        client = group[0].client
+        answers = dict(client.resolve_many(references))
+        onbuild = onbuild_for(client) if onbuild_for is not None else None
         for item in group:
-            item.scanned.report = report_for(item.source, item.analysis, reader, answers,
-                                             item.client.policy)
+            try:
+                outcome = complete_onbuild(item.source, item.analysis, item.options, answers,
+                                           client.resolve_many, onbuild, client.policy)
+            except DockerfileError as exc:
+                item.scanned.error = exc
+                continue
+            item.scanned.report = report_for(item.source, outcome.analysis, reader,
+                                             resolve_rest(outcome, answers,
+                                                          client.resolve_many),
+                                             client.policy, outcome)
     return ScanReport(list(paths), reader, results, distinct)
 
 

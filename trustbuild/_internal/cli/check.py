@@ -45,8 +45,10 @@ def _checked(cmd: BuildCommand, env: Mapping[str, str], *, gate: bool,
     if locked is not False:
         return api.locked_check_request(request, reader, client, stdin,
                                         locked if isinstance(locked, str) else None,
-                                        gate=gate)[1]
-    return api.check_request(request, reader, client, stdin)[1]
+                                        gate=gate, docker=cmd.own_value("docker"),
+                                        env=env)[1]
+    return api.check_request(request, reader, client, stdin, docker=cmd.own_value("docker"),
+                             env=env)[1]
 
 
 def _stdin() -> bytes:

@@ -30,7 +30,8 @@ def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
     with progress() as shown:
         client = api.trust_client(request.context, config=cmd.own_value("config"),
                                   offline=cmd.has_own("offline"), env=env, progress=shown)
-        result = api.lock_request(request, reader, client, stdin, cmd.own_value("output"))
+        result = api.lock_request(request, reader, client, stdin, cmd.own_value("output"),
+                                  docker=cmd.own_value("docker"), env=env)
     streams = Streams()
     if result.lock is None:
         streams.err(output.check_text(result.report))

@@ -15,6 +15,7 @@ import enum
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
 from trustbuild._internal.dockerfile import instructions as ins
@@ -621,23 +622,32 @@ def trigger_from_specs(trigger: str, line: int, rules: Rules) -> list[ins.FromSp
     return [ins.FromSpec(s.kind, s.value, ins.Source(s.value, None, line, 0)) for s in specs]
 
 
-TriggerReader = Callable[[ImagePull], Sequence[str]]
+TriggerReader = Callable[[Sequence[ImagePull]], Sequence[str]]
 
 
 def analyse_with_triggers(text: str, options: BuildOptions, read_triggers: TriggerReader, *,
-                          path: str | None = None, limit: int = 32) -> Analysis:
+                          path: str | None = None, limit: int = 32,
+                          executor: Executor | None = None) -> Analysis:
     """:func:`analyse`, then the ONBUILD triggers of every base image the build uses, read
-    by *read_triggers* (given the FROM pull; the caller reads the config at the signed
-    digest), analysed again until no base image is left unread.  A trigger may name a stage
-    of this file (``ONBUILD COPY --from=helper``): that stage, and its pulls, join the build."""
+    by *read_triggers* (given the FROM pulls of one image, one per place and platform; the
+    caller reads the config at the signed digest), analysed again until no base image is
+    left unread.  A trigger may name a stage of this file (``ONBUILD COPY --from=helper``):
+    that stage, and its pulls, join the build.  With *executor*, the images of one round are
+    read concurrently."""
     triggers = dict(options.onbuild_triggers)
     for _ in range(limit):
         analysis = analyse(text, replace(options, onbuild_triggers=triggers), path=path)
-        unread = {str(p.reference): p for p in analysis.unread_trigger_images
-                  if str(p.reference) not in triggers}
+        unread: dict[str, list[ImagePull]] = {}
+        for pull in analysis.unread_trigger_images:
+            if str(pull.reference) not in triggers:
+                unread.setdefault(str(pull.reference), []).append(pull)
         if not unread:
             return analysis
-        for key, pull in unread.items():
-            triggers[key] = list(read_triggers(pull))
+        if executor is None:
+            answers = [read_triggers(pulls) for pulls in unread.values()]
+        else:
+            answers = list(executor.map(read_triggers, unread.values()))
+        for key, found in zip(unread, answers, strict=True):
+            triggers[key] = list(found)
     raise DockerfileError(f"ONBUILD triggers still bring in new base images after {limit} "
                           "rounds", path=path)

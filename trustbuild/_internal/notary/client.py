@@ -29,11 +29,12 @@ from trustbuild._internal.notary.repository import SignedTarget, TrustedReposito
 from trustbuild._internal.notary.roots import RootPin
 from trustbuild._internal.notary.transport import ServerTLS, Transport, TransportConfig
 from trustbuild._internal.reference import ImageReference, parse_normalized
-from trustbuild.errors import InvalidReferenceError, NoTrustData, TrustError, UsageError
+from trustbuild.errors import InvalidReferenceError, NoTrustData, Reason, TrustError, UsageError
 
 if TYPE_CHECKING:
     from trustbuild._internal.notary.inspection import RepositoryReport
     from trustbuild._internal.policy import Policy
+    from trustbuild._internal.registry import Existence
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,10 @@ class TrustClient:
     ``server_for``: the trust server per reference, overriding the policy and docker's rule.
     ``max_age``: how long one verified load of a repository answers before the timestamp is
     fetched again (never past the expiry of the data).  ``run_timeout``: seconds one call
-    (``resolve``, ``resolve_many``, ``inspect``) may take, all requests included."""
+    (``resolve``, ``resolve_many``, ``inspect``) may take, all requests included.
+    ``ask_registry``: when a trust server has no trust data for a repository, ask its
+    registry (best effort, briefly) whether the repository and tag exist, to say so
+    (``repository-not-found``); the answer never makes anything trusted."""
 
     def __init__(self, *, docker_config: Path | None = None,
                  env: Mapping[str, str] | None = None, policy: Policy | None = None,
@@ -104,7 +108,7 @@ class TrustClient:
                  transport: Transport | None = None,
                  clock: Callable[[], datetime] | None = None,
                  max_age: timedelta = DEFAULT_MAX_AGE,
-                 run_timeout: float | None = None,
+                 run_timeout: float | None = None, ask_registry: bool = True,
                  progress: Progress | None = None) -> None:
         self._env = dict(os.environ if env is None else env)
         self.progress = progress
@@ -129,7 +133,9 @@ class TrustClient:
         self._repos: dict[tuple[str, str], tuple[datetime, TrustedRepository | TrustError]] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._first_reads: dict[tuple[str, str], _FirstReads] = {}
+        self._existences: dict[tuple[str, str], Existence] = {}
         self._guard = threading.Lock()
+        self.ask_registry = ask_registry
 
     def __repr__(self) -> str:
         files = self.policy.files if self.policy is not None else []
@@ -246,9 +252,7 @@ class TrustClient:
         try:
             repo = self.repository(ref, deadline=deadline)
         except NoTrustData as exc:
-            raise NoTrustData(f"No trust data for {tag}: {exc.message}", gun=exc.gun,
-                              server=exc.server, reason=exc.reason,
-                              signed_by=exc.signed_by) from None
+            raise self._explained(ref, tag, exc) from None
         target = repo.lookup(tag) if ref.digest is None else _signed_digest(repo, ref)
         notes = list(repo.notes)
         rule = self.policy.repository_rule(repo.gun) if self.policy is not None else None
@@ -270,6 +274,38 @@ class TrustClient:
         return TrustedDigest(ref, repo.gun, target.tag, target.digest, target.size,
                              target.role, repo.expires(), repo.server, self.offline,
                              tuple(notes), key_ids, version, expires)
+
+    def _explained(self, ref: ImageReference, tag: str, exc: NoTrustData) -> NoTrustData:
+        """``No trust data for <tag>``; when the trust server has nothing for the repository,
+        and the registry says (asked best effort, briefly) that it has no such repository or
+        tag, that too: a misspelt name should not read like an unsigned image.  The answer
+        only explains a refusal; it never makes anything trusted."""
+        from trustbuild._internal.registry import Existence  # it imports the transport
+
+        message, reason = f"No trust data for {tag}: {exc.message}", exc.reason
+        if reason is Reason.NO_TRUST_DATA and self.ask_registry and not self.offline:
+            found = self._existence(ref)
+            if found is Existence.NO_REPOSITORY:
+                message += f"; the registry has no repository {ref.name}: misspelt?"
+                reason = Reason.REPOSITORY_NOT_FOUND
+            elif found is Existence.NO_TAG:
+                message += f"; the registry has no tag {tag} in {ref.name}"
+        return NoTrustData(message, gun=exc.gun, server=exc.server, reason=reason,
+                           signed_by=exc.signed_by)
+
+    def _existence(self, ref: ImageReference) -> Existence:
+        key = (ref.name, ref.tag or "")
+        with self._guard:
+            known = self._existences.get(key)
+        if known is None:
+            from trustbuild._internal.registry import RegistryClient
+
+            known = RegistryClient(self.transport).existence(ref)
+            log.info("%s: the trust server has no trust data; the registry says: %s",
+                     ref.name, known.value)
+            with self._guard:
+                self._existences[key] = known
+        return known
 
     def inspect(self, reference: str | ImageReference) -> RepositoryReport:
         """Every signed tag of the repository, like ``docker trust inspect``; a tag in

@@ -1,10 +1,13 @@
-"""HTTPS to trust servers, on urllib3: one connection pool per server, deadlines, bounded reads,
-token auth, and proxies as docker uses them.
+"""HTTPS to trust servers and registries, on urllib3: one connection pool per server,
+deadlines, bounded reads, token auth, and proxies as docker uses them.
 
 * TLS is always verified: the CA files in ``$DOCKER_CONFIG/tls/<host:port>/*.crt`` (or the
   policy's ``ca`` for the server) are the only roots trusted for that server, else the system
   store; a client certificate from ``*.cert`` + ``*.key`` there (docker's layout) or from the
-  policy.  Unlike docker, loopback servers are not exempt.
+  policy.  Unlike docker, loopback servers are not exempt.  Plain ``http://`` is refused for
+  trust data (:meth:`Transport.get`); :meth:`Transport.fetch` takes it for loopback hosts
+  only (``127.0.0.0/8``, ``::1``, ``localhost``), where docker itself talks to a registry over
+  http without being configured to (``registry``).
 * Proxies: ``HTTPS_PROXY``/``NO_PROXY`` exactly as Go reads them (see ``proxy``), CONNECT
   tunnels, credentials from the proxy URL.  A proxy that refuses or fails is a
   :class:`ProxyError`, never a reason to connect directly.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import json
 import math
 import re
@@ -42,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from urllib3.connection import HTTPSConnection
-from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     EmptyPoolError,
@@ -116,21 +120,26 @@ class _Token:
 
 
 @dataclass(frozen=True, slots=True)
-class _Response:
+class Response:
+    """One answer: its status, its body (bounded) and the headers callers use."""
+
     status: int
     body: bytes
-    challenge: str  # WWW-Authenticate
+    challenge: str = ""  # WWW-Authenticate
+    content_type: str = ""
+    location: str = ""  # of a redirect
 
 
 class _Server:
     """One server's connection pool and how it is reached."""
 
-    def __init__(self, hostport: str, pool: HTTPSConnectionPool, route: proxy.Route,
-                 ca: str) -> None:
-        self.hostport, self.pool, self.route, self.ca = hostport, pool, route, ca
+    def __init__(self, scheme: str, hostport: str, pool: HTTPConnectionPool,
+                 route: proxy.Route, ca: str) -> None:
+        self.scheme, self.hostport, self.pool = scheme, hostport, pool
+        self.route, self.ca = route, ca
 
     def __repr__(self) -> str:
-        return f"_Server({self.hostport!r}, {self.route.why!r})"
+        return f"_Server({self.scheme}://{self.hostport}, {self.route.why!r})"
 
 
 class Transport:
@@ -159,34 +168,55 @@ class Transport:
                        for h, s in self._servers.items()}
         return f"Transport(servers={servers!r}, requests={self.requests})"
 
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every pool (a transport may still be used after: pools are made again)."""
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
+            server.pool.close()
+
     # -- servers ------------------------------------------------------------------------------
 
     def use_tls(self, hostport: str, tls: ServerTLS) -> None:
         """Use the policy's TLS files for *hostport* (before its first request)."""
         with self._lock:
-            if self._tls.get(hostport) != tls and hostport in self._servers:
-                self._servers.pop(hostport).pool.close()
+            if self._tls.get(hostport) != tls and f"https://{hostport}" in self._servers:
+                self._servers.pop(f"https://{hostport}").pool.close()
             self._tls[hostport] = tls
 
-    def describe(self, hostport: str) -> str:
+    def describe(self, hostport: str, scheme: str = "https") -> str:
         """How *hostport* is reached, for the log: CA and route (never credentials)."""
-        server = self._server(hostport)
+        server = self._server(scheme, hostport)
         return f"CA {server.ca}; {server.route.why}"
 
-    def _server(self, hostport: str) -> _Server:
+    def _server(self, scheme: str, hostport: str) -> _Server:
         with self._lock:
-            known = self._servers.get(hostport)
+            known = self._servers.get(f"{scheme}://{hostport}")
             if known is None:
-                known = self._servers[hostport] = self._new_server(hostport)
+                known = self._servers[f"{scheme}://{hostport}"] = \
+                    self._new_server(scheme, hostport)
             return known
 
-    def _new_server(self, hostport: str) -> _Server:
-        host, port = _host_and_port(hostport)
+    def _new_server(self, scheme: str, hostport: str) -> _Server:
+        host, port = _host_and_port(hostport, scheme)
+        options: dict[str, Any] = {"num_pools": 1, "maxsize": self.config.connections_per_server,
+                                   "block": True}
+        if scheme == "http":
+            # loopback only (fetch checks it), which no proxy ever serves
+            pool = _PlainPool(host, port, **{k: v for k, v in options.items()
+                                             if k != "num_pools"})
+            return _Server(scheme, hostport, pool, proxy.Route(None, "loopback: direct, plain "
+                                                                     "http"), "none (plain http)")
         tls = self._tls.get(hostport)
         context, ca = _ssl_context(tls, tls_dir(self.config.docker_config, hostport))
         route = proxy.route(host, port, self._proxy_env)
-        options: dict[str, Any] = {"num_pools": 1, "maxsize": self.config.connections_per_server,
-                                   "block": True, "ssl_context": context}
+        options["ssl_context"] = context
         manager: urllib3.PoolManager
         if route.proxy is None:
             manager = urllib3.PoolManager(**options)
@@ -197,9 +227,9 @@ class Transport:
                     proxy_basic_auth=f"{route.proxy.username}:{route.proxy.password or ''}")
             manager = urllib3.ProxyManager(route.proxy.url, proxy_headers=headers, **options)
         manager.pool_classes_by_scheme = {"https": _Pool}
-        pool = manager.connection_from_host(host, port, scheme="https")
-        assert isinstance(pool, _Pool)
-        return _Server(hostport, pool, route, ca)
+        tls_pool = manager.connection_from_host(host, port, scheme="https")
+        assert isinstance(tls_pool, _Pool)
+        return _Server(scheme, hostport, tls_pool, route, ca)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -207,32 +237,52 @@ class Transport:
             deadline: float | None = None) -> bytes:
         """GET *url* (https only) and return its body, at most *max_length* bytes.  *deadline*
         (``time.monotonic()``) bounds this request as well as ``request_timeout`` does."""
+        if urllib.parse.urlsplit(url).scheme != "https":
+            raise NetworkError(f"refusing to fetch trust data over "
+                               f"{urllib.parse.urlsplit(url).scheme or 'no'} scheme: {url}")
+        return _check_status(self.fetch(url, max_length=max_length, scope=scope,
+                                        registry=registry, deadline=deadline), url)
+
+    def fetch(self, url: str, *, max_length: int, scope: str, registry: str,
+              deadline: float | None = None, accept: str | None = None,
+              authenticate: bool = True) -> Response:
+        """GET *url* and return the answer whatever its status (a body over *max_length* is
+        :class:`ResponseTooLarge`).  https, or http to a loopback host.  A ``401`` challenge is
+        answered (a token for *scope*, with *registry*'s credentials) unless not
+        *authenticate* (a redirect to another host gets no credentials)."""
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise NetworkError(f"refusing to fetch trust data over {parts.scheme or 'no'} "
-                               f"scheme: {url}")
-        hostport = parts.netloc
+        if not parts.hostname or parts.scheme not in ("https", "http") or (
+                parts.scheme == "http" and not is_loopback(parts.hostname)):
+            raise NetworkError(f"refusing to fetch over {parts.scheme or 'no'} scheme: {url} "
+                               "(https, or http to a loopback address only)")
+        scheme, hostport = parts.scheme, parts.netloc
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = self._get_headers(hostport, scope)
-        resp = self._request(hostport, "GET", path, headers, None, max_length, deadline)
-        if resp.status == 401 and resp.challenge:
-            headers["Authorization"] = self._authorize(hostport, resp.challenge, scope,
+        headers = self._get_headers(scheme, hostport, scope) if authenticate \
+            else {"User-Agent": USER_AGENT}
+        if accept:
+            headers["Accept"] = accept
+        resp = self._request(scheme, hostport, "GET", path, headers, None, max_length,
+                             deadline)
+        if resp.status == 401 and resp.challenge and authenticate:
+            headers["Authorization"] = self._authorize(scheme, hostport, resp.challenge, scope,
                                                        registry, deadline)
-            resp = self._request(hostport, "GET", path, headers, None, max_length, deadline)
+            resp = self._request(scheme, hostport, "GET", path, headers, None, max_length,
+                                 deadline)
             if resp.status in (401, 403):
                 raise AuthenticationError(f"authentication refused by {hostport} for {scope}")
-        return _check_status(resp, url)
+        return resp
 
-    def _get_headers(self, hostport: str, scope: str) -> dict[str, str]:
+    def _get_headers(self, scheme: str, hostport: str, scope: str) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT}
-        token = self._cached_token(hostport, scope)
+        token = self._cached_token(f"{scheme}://{hostport}", scope)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    def _request(self, hostport: str, method: str, path: str, headers: dict[str, str],
-                 body: bytes | None, limit: int, deadline: float | None) -> _Response:
-        server = self._server(hostport)
+    def _request(self, scheme: str, hostport: str, method: str, path: str,
+                 headers: dict[str, str], body: bytes | None, limit: int,
+                 deadline: float | None) -> Response:
+        server = self._server(scheme, hostport)
         started = time.monotonic()
         expires = started + self.config.request_timeout
         if deadline is not None:
@@ -258,8 +308,9 @@ class Transport:
                 if watch.expired:  # an end the watchdog forced (say, in an endless trailer)
                     reusable = False
                     raise TimeoutError("the deadline has passed")
-                return _Response(answer.status, data,
-                                 answer.headers.get("WWW-Authenticate", ""))
+                return Response(answer.status, data, answer.headers.get("WWW-Authenticate", ""),
+                                answer.headers.get("Content-Type", ""),
+                                answer.headers.get("Location", ""))
         except (HTTPError, OSError, ValueError, OverflowError) as exc:
             if watch.expired:
                 raise RequestTimeout(f"{hostport} did not finish answering {method} {path} "
@@ -274,16 +325,16 @@ class Transport:
 
     # -- token auth ---------------------------------------------------------------------------
 
-    def _cached_token(self, hostport: str, scope: str) -> str | None:
+    def _cached_token(self, server: str, scope: str) -> str | None:
         now = time.monotonic()
         with self._lock:
-            for (host, _, token_scope), token in self._tokens.items():
-                if host == hostport and token_scope == scope and token.expires_at > now:
+            for (known, _, token_scope), token in self._tokens.items():
+                if known == server and token_scope == scope and token.expires_at > now:
                     return token.value
         return None
 
-    def _authorize(self, hostport: str, challenge: str, scope: str, registry: str,
-                   deadline: float | None) -> str:
+    def _authorize(self, scheme: str, hostport: str, challenge: str, scope: str,
+                   registry: str, deadline: float | None) -> str:
         scheme, params = parse_challenge(challenge)
         if scheme == "basic":
             creds = self._credentials(registry)
@@ -299,7 +350,7 @@ class Transport:
         token = self._fetch_token(realm_parts, service, scope, self._credentials(registry),
                                   deadline)
         with self._lock:
-            self._tokens[(hostport, service, scope)] = token
+            self._tokens[(f"{scheme}://{hostport}", service, scope)] = token
         return f"Bearer {token.value}"
 
     def _fetch_token(self, realm: urllib.parse.SplitResult, service: str, scope: str,
@@ -321,8 +372,8 @@ class Transport:
             path = (realm.path or "/") + "?" + urllib.parse.urlencode(query)
         realm_url = urllib.parse.urlunsplit(realm._replace(query=""))
         try:
-            resp = self._request(realm.netloc, method, path, headers, body, MAX_TOKEN_RESPONSE,
-                                 deadline)
+            resp = self._request(realm.scheme, realm.netloc, method, path, headers, body,
+                                 MAX_TOKEN_RESPONSE, deadline)
         except ResponseTooLarge:
             raise AuthenticationError(f"the token service {realm_url} sent too much") from None
         return _token_from(resp, realm_url)
@@ -338,7 +389,7 @@ class _Watch:
     def __init__(self, expires: float) -> None:
         self.expires = expires
         self.expired = False
-        self._connections: list[_Connection] = []
+        self._connections: list[_Watched] = []
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
@@ -366,7 +417,7 @@ class _Watch:
         watch: _Watch | None = getattr(cls._current, "watch", None)
         return watch
 
-    def attach(self, connection: _Connection) -> None:
+    def attach(self, connection: _Watched) -> None:
         with self._lock:
             if self.expired:
                 raise TimeoutError("the deadline has passed")
@@ -380,10 +431,10 @@ class _Watch:
             connection.interrupt()
 
 
-class _Connection(HTTPSConnection):
-    """urllib3's HTTPS connection, with a handle to shut its socket down from the watchdog
-    (a duplicate of the TCP socket, valid through TLS wrapping and proxy tunnels), and
-    responses that read HTTP/1.1's framing strictly."""
+class _Watched(HTTPConnection):
+    """urllib3's connection, with a handle to shut its socket down from the watchdog (a
+    duplicate of the TCP socket, valid through TLS wrapping and proxy tunnels), and responses
+    that read HTTP/1.1's framing strictly."""
 
     _handle: socket.socket | None = None
 
@@ -449,8 +500,16 @@ class _StrictResponse(HTTPResponse):
         self.chunk_left = int(size, 16)
 
 
+class _Connection(_Watched, HTTPSConnection):
+    """HTTPS, watched."""
+
+
 class _Pool(HTTPSConnectionPool):
     ConnectionCls = _Connection
+
+
+class _PlainPool(HTTPConnectionPool):
+    ConnectionCls = _Watched
 
 
 def _read_body(resp: HTTPResponse, limit: int, what: str) -> tuple[bytes, bool]:
@@ -502,11 +561,10 @@ def _translate(exc: BaseException, server: _Server, path: str) -> TrustError:
                               server=hostport)
     if isinstance(reason, ProtocolError):
         text = _reason(reason)
+        url = f"{server.scheme}://{hostport}{path}"
         if "IncompleteRead" in text or "prematurely" in text or "Connection broken" in text:
-            return NetworkError(f"https://{hostport}{path}: incomplete response: {text}",
-                                server=hostport)
-        return NetworkError(f"https://{hostport}{path}: malformed response: {text}",
-                            server=hostport)
+            return NetworkError(f"{url}: incomplete response: {text}", server=hostport)
+        return NetworkError(f"{url}: malformed response: {text}", server=hostport)
     if isinstance(reason, ValueError | OverflowError):
         return NetworkError(f"refusing to send a request to {hostport}: {reason}",
                             server=hostport)
@@ -537,7 +595,7 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-def _check_status(resp: _Response, url: str) -> bytes:
+def _check_status(resp: Response, url: str) -> bytes:
     status = resp.status
     if status == 200:
         return resp.body
@@ -550,10 +608,10 @@ def _check_status(resp: _Response, url: str) -> bytes:
                       (f": {detail}" if detail else ""))
 
 
-def _host_and_port(hostport: str) -> tuple[str, int]:
-    parts = urllib.parse.urlsplit(f"https://{hostport}")
+def _host_and_port(hostport: str, scheme: str = "https") -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(f"{scheme}://{hostport}")
     try:
-        port = parts.port or 443
+        port = parts.port or (443 if scheme == "https" else 80)
     except ValueError:
         raise NetworkError(f"{hostport}: not a usable host and port") from None
     if not parts.hostname:
@@ -567,9 +625,24 @@ def _realm(realm: str) -> urllib.parse.SplitResult:
         port = parts.port
     except ValueError:
         port = -1
-    if parts.scheme != "https" or not parts.hostname or port == -1:
+    usable = parts.scheme == "https" or (parts.scheme == "http" and bool(parts.hostname)
+                                         and is_loopback(parts.hostname or ""))
+    if not usable or not parts.hostname or port == -1:
         raise AuthenticationError(f"the token realm {realm[:200]!r} is not a usable https URL")
     return parts
+
+
+def is_loopback(host: str) -> bool:
+    """A loopback address (``127.0.0.0/8``, ``::1``) or ``localhost``: the hosts docker's
+    daemon treats as insecure registries by default (its ``InsecureRegistryCIDRs`` are
+    ``127.0.0.0/8`` and ``::1/128``), the only ones reached over plain http here."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _ssl_context(tls: ServerTLS | None, directory: Path) -> tuple[ssl.SSLContext, str]:
@@ -606,7 +679,7 @@ def _basic(username: str, password: str) -> str:
     return base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-def _token_from(resp: _Response, realm: str) -> _Token:
+def _token_from(resp: Response, realm: str) -> _Token:
     status, body = resp.status, resp.body
     if status in (401, 403):
         raise AuthenticationError(f"the token service {realm} refused the credentials")
