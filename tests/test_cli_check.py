@@ -155,3 +155,26 @@ def test_a_misnamed_target_lists_the_stages(tmp_path: Path) -> None:
     assert result.code == 3
     assert "failed to reach build target biuld" in result.err
     assert "(its stages: build, final)" in result.err
+
+
+def test_tls_failures_name_the_ca_and_where_it_goes(sim: SimServer, config: Path,
+                                                    tmp_path: Path,
+                                                    example_registry: ExampleRegistry) -> None:
+    """A missing CA and a wrong one read differently, and the hint names the file docker and
+    trustbuild read; one message for the server, not one per image."""
+    from tests.notarysim.server import make_tls
+
+    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n"
+                      "COPY --from=reg.example/base:2 / /\n", example_registry)
+    ca = config / "tls" / sim.hostport / "ca.crt"
+    right = ca.read_bytes()
+    ca.unlink()
+    missing = trustbuild("check", str(ctx), env=env)
+    assert missing.code == 5
+    assert f"no CA file is configured for {sim.hostport}" in missing.out
+    assert f"$DOCKER_CONFIG/tls/{sim.hostport}/ca.crt" in missing.out
+    assert missing.out.count("certificate verify failed") == 1  # once for the server
+    ca.write_bytes(make_tls(tmp_path / "other-ca").ca_cert.read_bytes())
+    wrong = trustbuild("check", str(ctx), env=env)
+    assert wrong.code == 5 and f"the CA file {ca} does not verify" in wrong.out
+    ca.write_bytes(right)

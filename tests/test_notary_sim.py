@@ -459,10 +459,16 @@ def test_no_docker_config_dir_is_one_clear_error(monkeypatch: pytest.MonkeyPatch
 
 
 def test_trust_server_must_be_https(config: Path) -> None:
+    """The user's setting, wrong for every image: one usage error (exit 2), not a verdict
+    per image."""
+    from trustbuild.errors import UsageError
+
     c = TrustClient(docker_config=config,
                     env={"DOCKER_CONTENT_TRUST_SERVER": "http://127.0.0.1:1"})
-    with pytest.raises(TrustError, match="valid https URL required"):
+    with pytest.raises(UsageError, match="must be an https:// URL"):
         c.resolve("reg.example:5000/x:1")
+    with pytest.raises(UsageError, match="must be an https:// URL"):
+        c.resolve_many(["reg.example:5000/x:1", "reg.example:5000/y:1"])
 
 
 # -- fail closed, offline ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from trustbuild._internal.reference import ImageReference
-from trustbuild.errors import TrustError, UsageError
+from trustbuild.errors import UsageError
 
 DOCKER_HUB_TRUST_SERVER = "https://notary.docker.io"
 
@@ -61,7 +61,9 @@ def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = No
     if override:
         parts = urllib.parse.urlsplit(override)
         if parts.scheme != "https" or not parts.netloc:
-            raise TrustError(f"valid https URL required for trust server, got {override}")
+            # the user's setting, wrong for every image: one usage error, before anything
+            raise UsageError("DOCKER_CONTENT_TRUST_SERVER must be an https:// URL (as docker "
+                             f"requires), not {override!r}")
         return override.rstrip("/")
     if ref.domain == "docker.io":
         return DOCKER_HUB_TRUST_SERVER
