@@ -178,3 +178,31 @@ def test_tls_failures_name_the_ca_and_where_it_goes(sim: SimServer, config: Path
     wrong = trustbuild("check", str(ctx), env=env)
     assert wrong.code == 5 and f"the CA file {ca} does not verify" in wrong.out
     ca.write_bytes(right)
+
+
+def test_a_tag_signed_only_by_another_delegation_says_so(
+        sim: SimServer, config: Path, tmp_path: Path,
+        example_registry: ExampleRegistry) -> None:
+    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:qa\n", example_registry)
+    repo = sim.repos["reg.example/base"]
+    repo.delegate("targets/mallory")
+    repo.sign_tag("qa", DIGEST, role="targets/mallory")
+    repo.publish()
+    result = trustbuild("check", "--format", "json", str(ctx), env=env)
+    [image] = json.loads(result.out)["images"]
+    assert result.code == 4
+    assert image["reason"] == "signed-by-other-role"
+    assert image["signed_by"] == ["targets/mallory"]
+    assert image["message"] == ("No trust data for qa: signed only by targets/mallory; "
+                                "trustbuild accepts targets/releases or targets")
+    assert "targets/releases" in image["hint"]
+
+
+def test_the_classic_builders_missing_platform_args_are_named(tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM --platform=$BUILDPLATFORM alpine:3.19\n")
+    result = trustbuild("refs", "--builder-rules", "classic", str(ctx),
+                        env={"TRUSTBUILD_DOCKER": "/nonexistent/docker"})
+    assert result.code == 3 and "the classic builder has no built-in platform args" in \
+        result.err

@@ -497,7 +497,12 @@ class _Conversion:
         if stage.platform is not None:
             expanded = self._expand(stage.platform, env, stage.line)
             if not expanded:
-                raise DockerfileError("empty platform value in FROM --platform", stage.line)
+                why = (f" (read as {self.rules.label}: the classic builder has no built-in "
+                       "platform args such as $BUILDPLATFORM; declare it with ARG and pass "
+                       "--build-arg, or build with BuildKit)") if not \
+                    self.rules.builtin_platform_args else ""
+                raise DockerfileError(f"empty platform value in FROM --platform{why}",
+                                      stage.line)
             platform = parse_platform(expanded, stage.line)
         base_stage = self._earlier_stage_named(base, stage.index)
         state = _StageState(stage, base, base_stage, None, platform)
