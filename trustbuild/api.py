@@ -232,11 +232,20 @@ def check(path: str = ".", *, dockerfile: str | None = None,
     the build to its lock, as ``check --locked``."""
     request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
                            target, tuple(platforms))
+    return _check(request, builder_rules, docker, client, config, offline, env, stdin, locked,
+                  gate=True)
+
+
+def _check(request: BuildRequest, builder_rules: str | None, docker: str | None,
+           client: TrustClient | None, config: str | None, offline: bool,
+           env: Mapping[str, str] | None, stdin: bytes | None, locked: bool | str, *,
+           gate: bool) -> CheckReport:
+    """``check`` and ``pin``: *gate*, a lock entry the build no longer pulls fails it."""
     reader = decide_reader(builder_rules, docker=docker, env=env)
-    client = client or trust_client(path, config=config, offline=offline, env=env)
+    client = client or trust_client(request.context, config=config, offline=offline, env=env)
     if locked is not False:
         return locked_check_request(request, reader, client, stdin, _lock_file(locked),
-                                    gate=True, docker=docker, env=env)[1]
+                                    gate=gate, docker=docker, env=env)[1]
     return check_request(request, reader, client, stdin, docker=docker, env=env)[1]
 
 
@@ -384,12 +393,8 @@ def pin(path: str = ".", *, dockerfile: str | None = None,
     the policy).  *locked*: pin to the lock's digests (``pin --locked``)."""
     request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
                            target, tuple(platforms))
-    reader = decide_reader(builder_rules, docker=docker, env=env)
-    client = client or trust_client(path, config=config, offline=offline, env=env)
-    if locked is not False:
-        return locked_check_request(request, reader, client, stdin, _lock_file(locked),
-                                    gate=False, docker=docker, env=env)[1].pinned()
-    return check_request(request, reader, client, stdin, docker=docker, env=env)[1].pinned()
+    return _check(request, builder_rules, docker, client, config, offline, env, stdin, locked,
+                  gate=False).pinned()
 
 
 @dataclass(frozen=True, slots=True)
