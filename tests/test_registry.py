@@ -25,7 +25,7 @@ from tests.registrysim import (
 from trustbuild._internal.dockerfile.platforms import Platform
 from trustbuild._internal.notary.credentials import Credentials
 from trustbuild._internal.notary.transport import Transport, TransportConfig
-from trustbuild._internal.reference import parse_normalized
+from trustbuild._internal.reference import ImageReference, parse_normalized
 from trustbuild._internal.registry import (
     Existence,
     Index,
@@ -265,3 +265,14 @@ def test_onbuild_of() -> None:
     assert onbuild_of(b'{"config": {"OnBuild": ["RUN a"]}}', "c") == ["RUN a"]
     with pytest.raises(RegistryError):
         onbuild_of(b'{"config": {"OnBuild": "RUN a"}}', "c")
+
+
+def test_an_allowed_images_triggers_are_read_at_its_tag(sim: RegistrySim,
+                                                        tmp_path: Path) -> None:
+    """Only for a base a policy exception lets through unverified: by tag, the manifest has
+    no digest to check, but its config is still fetched by digest and hash-checked."""
+    sim.push("tb/vendor", image(["RUN make"]), "7")
+    by_digest = at(sim, "tb/vendor", "sha256:" + "0" * 64)
+    tagged = ImageReference(by_digest.domain, by_digest.path, "7", None)
+    assert client(tmp_path).onbuild_triggers(tagged, AMD64) == ["RUN make"]
+    assert "/v2/tb/vendor/manifests/7" in sim.requests

@@ -116,6 +116,8 @@ def env(sim: SimServer, config: Path, example_registry: ExampleRegistry
     # the registry holds the signed images: base images' ONBUILD triggers are read there
     assert (example_registry.push("base", "base"), example_registry.push("base", "other")) \
         == (DIGEST, OTHER)
+    # an image the policy lets through unverified: its triggers are read at its tag
+    example_registry.sim.push("vendor", image(None, "vendor"), "1")
     base = sim.add(SimRepo("reg.example/base"))
     base.sign_tag("1", DIGEST)
     base.sign_tag("2", OTHER)

@@ -237,14 +237,19 @@ class RegistryClient:
 
     def onbuild_triggers(self, image: ImageReference, platforms: Sequence[str | Platform],
                          *, deadline: float | None = None) -> list[str]:
-        """The ONBUILD triggers of *image* (``name@digest``) for each of *platforms* (in
-        order, each once; one set when the digest is a single manifest).  Raises a
-        :class:`TrustError` saying why they cannot be read."""
-        if image.digest is None:
-            raise RegistryError(f"{image}: triggers are read by digest only")
+        """The ONBUILD triggers of *image* (``name@digest``; ``name:tag`` only for an image a
+        policy exception lets through unverified, whose tag the exception vouches for) for
+        each of *platforms* (in order, each once; one set when the digest is a single
+        manifest).  Raises a :class:`TrustError` saying why they cannot be read."""
         deadline = self._deadline(deadline, self.timeout)
-        what = f"{image.name}@{image.digest}"
-        found = self._manifest(image, image.digest, deadline, what)
+        if image.digest is None:
+            if image.tag is None:
+                raise RegistryError(f"{image}: neither a digest nor a tag to read it at")
+            what = f"{image.name}:{image.tag}"
+            found = self._manifest(image, image.tag, deadline, what, by_tag=True)
+        else:
+            what = f"{image.name}@{image.digest}"
+            found = self._manifest(image, image.digest, deadline, what)
         manifests: list[Manifest] = []
         if isinstance(found, Index):
             wanted = [p if isinstance(p, Platform) else _platform(p, what) for p in platforms]
@@ -300,10 +305,11 @@ class RegistryClient:
     # -- requests ------------------------------------------------------------------------------
 
     def _manifest(self, image: ImageReference, digest: str, deadline: float,
-                  what: str) -> Manifest | Index:
+                  what: str, *, by_tag: bool = False) -> Manifest | Index:
         answer = self._ok(self._get(image, f"manifests/{digest}", deadline, MAX_MANIFEST_SIZE,
                                     accept=ACCEPT), what)
-        check_digest(answer.body, digest, what)
+        if not by_tag:  # a tag has no digest to check the bytes against
+            check_digest(answer.body, digest, what)
         return parse_manifest(answer.body, answer.content_type, what)
 
     def _blob(self, image: ImageReference, digest: str, deadline: float, what: str) -> bytes:
