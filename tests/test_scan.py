@@ -26,7 +26,7 @@ OTHER = image(None, "other").digest.removeprefix("sha256:")
 @pytest.mark.parametrize(("name", "found"), [
     ("Dockerfile", True), ("Containerfile", True), ("app.Dockerfile", True),
     ("Dockerfile.prod", True), ("Dockerfile.dockerignore", False),
-    ("app.Dockerfile.dockerignore", False), ("dockerfile", False), ("Dockerfile.", False),
+    ("app.Dockerfile.dockerignore", False), ("dockerfile", True), ("Dockerfile.", False),
     (".Dockerfile", False), ("Dockerfiles", False), ("README.md", False)])
 def test_dockerfile_names(name: str, found: bool) -> None:
     assert is_dockerfile(name) is found
@@ -94,10 +94,14 @@ def test_gitignore_semantics(tmp_path: Path) -> None:
     assert names(root, "build/Dockerfile", "Dockerfile") == ["Dockerfile", "build/Dockerfile"]
 
 
-def test_outside_a_repository_gitignore_files_still_apply(tmp_path: Path) -> None:
-    root = tree(tmp_path / "plain", {".gitignore": "vendor/\n", "vendor/Dockerfile": "",
+def test_outside_a_repository_gitignore_hides_nothing(tmp_path: Path) -> None:
+    # Without git nothing tells the change's own .gitignore from the project's: a tarball
+    # checkout whose .gitignore names a failing Dockerfile must still scan it.
+    root = tree(tmp_path / "plain", {".gitignore": "vendor/\nevil.Dockerfile\n",
+                                     "vendor/Dockerfile": "", "evil.Dockerfile": "",
                                      "Containerfile": ""})
-    assert names(root) == ["Containerfile"]
+    assert names(root) == ["Containerfile", "evil.Dockerfile", "vendor/Dockerfile"]
+    assert names(root, exclude=("vendor/",)) == ["Containerfile", "evil.Dockerfile"]
     with pytest.raises(UsageError, match="no such file"):
         find_dockerfiles([str(root / "missing")])
 
@@ -147,6 +151,7 @@ MIXED = {
                                 'reason = "vendor image, scanned elsewhere"\n',
     "ignored/Dockerfile": "FROM reg.example/nothing:1\n",
     ".gitignore": "ignored/\n",
+    ".git/HEAD": "",  # a git repository (nothing tracked), where .gitignore applies
 }
 
 

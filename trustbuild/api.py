@@ -31,6 +31,7 @@ from trustbuild._internal.docker_args import (
     BuildCommand,
     build_args_from,
     platforms_from,
+    platforms_or_default,
     refuse_unsupported,
 )
 from trustbuild._internal.docker_args import parse as parse_docker_args
@@ -165,7 +166,7 @@ def refs(path: str = ".", *, dockerfile: str | None = None,
     from trustbuild._internal.policy import load
 
     request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
-                           target, tuple(platforms))
+                           target, platforms_or_default(platforms, env))
     reader = decide_reader(builder_rules, docker=docker, env=env)
     if onbuild:
         client = client or trust_client(path, config=config, offline=offline, env=env)
@@ -231,7 +232,7 @@ def check(path: str = ".", *, dockerfile: str | None = None,
     of *config*, the project and the user.  *locked* (True, or the lock file's path): hold
     the build to its lock, as ``check --locked``."""
     request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
-                           target, tuple(platforms))
+                           target, platforms_or_default(platforms, env))
     return _check(request, builder_rules, docker, client, config, offline, env, stdin, locked,
                   gate=True)
 
@@ -342,7 +343,7 @@ def lock(path: str = ".", *, dockerfile: str | None = None,
     entries of an existing lock that are still signed the same way.  Nothing is written
     unless every image is trusted (or allowed by the policy)."""
     request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
-                           target, tuple(platforms))
+                           target, platforms_or_default(platforms, env))
     chosen = decide_reader(builder_rules, docker=docker, env=env)
     client = client or trust_client(path, config=config, offline=offline, env=env)
     return lock_request(request, chosen, client, None, output, docker=docker, env=env)
@@ -392,7 +393,7 @@ def pin(path: str = ".", *, dockerfile: str | None = None,
     or :class:`trustbuild.errors.TrustError` unless every image is trusted (or let through by
     the policy).  *locked*: pin to the lock's digests (``pin --locked``)."""
     request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
-                           target, tuple(platforms))
+                           target, platforms_or_default(platforms, env))
     return _check(request, builder_rules, docker, client, config, offline, env, stdin, locked,
                   gate=False).pinned()
 
@@ -410,7 +411,7 @@ def request_from(cmd: BuildCommand, env: Mapping[str, str]) -> BuildRequest:
     return BuildRequest(cmd.context or ".", cmd.file,
                         with_proxy_build_args(build_args_from(cmd.values("build-arg"), env),
                                               env), cmd.last("target"),
-                        tuple(platforms_from(cmd.values("platform"))))
+                        platforms_or_default(platforms_from(cmd.values("platform")), env))
 
 
 def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = False,
@@ -476,6 +477,7 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
     from trustbuild._internal.policy import PROJECT_FILE, load
     from trustbuild._internal.scan import find_dockerfiles, scan_files
 
+    paths, exclude = _strings(paths, "paths"), _strings(exclude, "exclude")
     env = dict(os.environ if env is None else env)
     chosen = decide_reader(builder_rules, docker=docker, env=env)
     files = find_dockerfiles(list(paths) or ["."], exclude)
@@ -503,7 +505,16 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
 
     return scan_files(files, reader=chosen, build_args=dict(build_args or {}),
                       client_for=client_for, paths=list(paths),
-                      onbuild_for=lambda c: onbuild_reader(c, docker=docker, env=env).read)
+                      onbuild_for=lambda c: onbuild_reader(c, docker=docker, env=env).read,
+                      platforms=platforms_or_default((), env))
+
+
+def _strings(values: Sequence[str], name: str) -> list[str]:
+    """*values* as a list of strings; one string where a list is wanted (which would be read
+    a character at a time) is a usage error."""
+    if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+        raise UsageError(f"{name} must be a list of strings, not {values!r}")
+    return list(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,6 +539,7 @@ def inspect(images: Sequence[str], *, client: TrustClient | None = None,
     :class:`trustbuild.errors.InvalidReferenceError`; trust failures are results."""
     from trustbuild._internal.reference import parse_normalized
 
+    images = _strings(images, "images")
     for image in images:
         try:
             parse_normalized(image)

@@ -11,6 +11,7 @@ docker untouched and in order; its own flags are never passed on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -262,11 +263,26 @@ def platforms_from(values: Sequence[str]) -> list[str]:
     return [p.strip() for value in values for p in value.split(",") if p.strip()]
 
 
+def platforms_or_default(platforms: Sequence[str], env: Mapping[str, str] | None
+                         ) -> tuple[str, ...]:
+    """*platforms*, else docker's default for ``--platform``: ``DOCKER_DEFAULT_PLATFORM``
+    (which the docker CLI reads, so the build pulls for it)."""
+    if platforms:
+        return tuple(platforms)
+    env = os.environ if env is None else env
+    return tuple(platforms_from([env.get("DOCKER_DEFAULT_PLATFORM", "")]))
+
+
 def refuse_unsupported(cmd: BuildCommand) -> None:
     """Command lines trustbuild cannot check before the build: refused with the reason."""
-    if cmd.has("disable-content-trust"):
-        raise UsageError("--disable-content-trust is refused: trustbuild builds only on "
-                         "signed base images (use docker build for an unchecked build)")
+    given = [f for f in cmd.flags if f.name == "disable-content-trust" and not f.own]
+    if given:
+        # In any form: =false turns docker's own content trust back on for the classic
+        # builder, which would resolve the pinned tags again by its own rules.
+        raise UsageError("--disable-content-trust is refused in any form: trustbuild alone "
+                         "decides trust (=true builds on unsigned images, =false hands the "
+                         "pinned tags back to docker's own trust rules); use docker build "
+                         "for an unchecked build")
     context = cmd.context or "."
     if context == "-":
         raise UsageError("a build context on standard input cannot be checked: give a "

@@ -59,15 +59,30 @@ def default_trust_server(ref: ImageReference, env: Mapping[str, str] | None = No
     env = os.environ if env is None else env
     override = env.get("DOCKER_CONTENT_TRUST_SERVER", "")
     if override:
-        parts = urllib.parse.urlsplit(override)
-        if parts.scheme != "https" or not parts.netloc:
-            # the user's setting, wrong for every image: one usage error, before anything
-            raise UsageError("DOCKER_CONTENT_TRUST_SERVER must be an https:// URL (as docker "
-                             f"requires), not {override!r}")
-        return override.rstrip("/")
+        # the user's setting, wrong for every image: one usage error, before anything
+        return https_server_url(override, "DOCKER_CONTENT_TRUST_SERVER", UsageError)
     if ref.domain == "docker.io":
         return DOCKER_HUB_TRUST_SERVER
     return f"https://{ref.domain}"
+
+
+def https_server_url(value: str, what: str, error: type[UsageError]) -> str:
+    """A trust server's URL as given by the user: https, a host, and no credentials (which
+    would be printed wherever the server is named; logins come from ``docker login``).  A
+    value with credentials is never repeated in the message."""
+    if "@" in value:
+        raise error(f"{what} must not hold credentials (user:password@): trustbuild takes "
+                    "the trust server's login from docker's credentials (docker login); "
+                    "the value is not shown here")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError:
+        host = None
+    if parts.scheme != "https" or not host:
+        raise error(f"{what} must be an https:// URL (as docker requires), not {value!r}")
+    return value.rstrip("/")
 
 
 # config.json `proxies` keys, and the build args docker makes of each (docker/cli

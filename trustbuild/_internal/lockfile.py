@@ -178,15 +178,20 @@ def _time_text(when: datetime | None) -> str | None:
 def parse(data: bytes, source: str) -> Lock:
     """Read a lock file; anything off is one :class:`LockfileError` naming *source*."""
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LockfileError(f"{source}: not a lock file: not JSON ({exc})") from None
+    except _DuplicateKey as exc:
+        # json keeps the last of two equal keys, where a reviewer of the diff may read the
+        # first: a lock must say one thing.
+        raise LockfileError(f"{source}: not a lock file: the key {exc.key!r} appears twice "
+                            "in one object") from None
     except RecursionError:
         raise LockfileError(f"{source}: not a lock file: nested too deeply") from None
     reader = _Reader(source)
     reader.keys(doc, _TOP_KEYS, "")
     version = doc.get("schema_version")
-    if version != LOCK_SCHEMA_VERSION:
+    if type(version) is not int or version != LOCK_SCHEMA_VERSION:
         raise LockfileError(f"{source}: schema_version {version!r} is not one this trustbuild "
                             f"reads ({LOCK_SCHEMA_VERSION}); run `trustbuild lock` to write it "
                             "again")
@@ -206,6 +211,21 @@ def parse(data: bytes, source: str) -> Lock:
                     f"{source}: images[{i}] ({entry.reference}) is for Dockerfile "
                     f"{pull.dockerfile!r}, but the lock is for {dockerfile!r}")
     return Lock(dockerfile, tuple(sorted(entries, key=lambda e: e.reference)))
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
 
 
 class _Reader:

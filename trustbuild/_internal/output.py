@@ -26,7 +26,10 @@ INTERNAL_ERROR = 70  # a bug in trustbuild (EX_SOFTWARE): the exit code and the 
 
 
 def to_json(document: Any) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    """The document as JSON text that is valid UTF-8: a name that is not (a file name's
+    undecodable bytes, held as lone surrogates) is written as a JSON ``\\udcXX`` escape."""
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # -- check, pin, build ---------------------------------------------------------------------
@@ -307,12 +310,14 @@ def scan_json(report: ScanReport) -> dict[str, object]:
         "schema_version": SCHEMA_VERSION,
         "reader": report.reader.to_json(),
         "ok": report.ok,
+        "passed": report.passes,
         "exit_code": report.exit_code,
         "images": report.images,
         "files": [{
             "dockerfile": f.dockerfile,
             "exit_code": f.exit_code,
-            "ok": f.exit_code == 0,
+            "ok": f.ok,
+            "passed": f.passes,
             "mode": f.report.mode if f.report is not None else None,
             "images": [verdict_json(v) for v in f.report.verdicts] if f.report else [],
             "warnings": list(f.report.warnings) if f.report else [],

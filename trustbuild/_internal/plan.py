@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -106,10 +107,20 @@ def read_dockerfile(context: str, file: str | None, stdin: bytes | None = None) 
         return Dockerfile(stdin.decode("utf-8", "surrogateescape"), None, "Dockerfile")
     # The default Dockerfile is the context's own (which docker requires it to stay in); a
     # file named with -f is the user's choice.
-    path = Path(file) if file else Path(context) / "Dockerfile"
+    path = Path(file) if file else _default_dockerfile(Path(context))
     data = read_bounded(path, limit=MAX_DOCKERFILE, within=None if file else Path(context),
                         error=UsageError, what="Dockerfile")
     return Dockerfile(data.decode("utf-8", "surrogateescape"), path, path.name)
+
+
+def _default_dockerfile(context: Path) -> Path:
+    """docker's default: ``PATH/Dockerfile``, else ``PATH/dockerfile`` when only that one
+    exists (the CLI's fallback)."""
+    path = context / "Dockerfile"
+    lower = context / "dockerfile"
+    if not os.path.lexists(path) and os.path.lexists(lower):
+        return lower
+    return path
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trustbuild._internal.dockerconfig import https_server_url
 from trustbuild._internal.reference import (
     DEFAULT_DOMAIN,
     LEGACY_DEFAULT_DOMAIN,
@@ -440,10 +441,12 @@ def _merge(policy: Policy, doc: dict[str, Any], source: str, *, project: bool = 
         if current.source == "default":  # else an earlier file already decided
             setattr(policy, key, Sourced(value, source))
     base = Path(source).parent
+    within = base if project else None  # a project's files stay in its build context
     for i, item in enumerate(_array(doc.get("server", []), source, "server")):
-        policy.servers.append(_server(item, source, f"server[{i}]", base))
+        policy.servers.append(_server(item, source, f"server[{i}]", base, within))
     for i, item in enumerate(_array(doc.get("repository", []), source, "repository")):
-        policy.repositories.append(_repository(item, source, f"repository[{i}]", base))
+        policy.repositories.append(_repository(item, source, f"repository[{i}]", base,
+                                               within))
     for i, item in enumerate(_array(doc.get("exception", []), source, "exception")):
         policy.exceptions.append(_exception(item, source, f"exception[{i}]"))
     if "frontend" in doc:
@@ -533,7 +536,7 @@ def _tighten(policy: Policy, doc: dict[str, Any], source: str) -> None:
     for i, item in enumerate(_array(doc.get("repository", []), source, "repository")):
         # pins and signers only ever add to the user's rules (see Policy.root_pins)
         policy.project_repositories.append(
-            _repository(item, source, f"repository[{i}]", base))
+            _repository(item, source, f"repository[{i}]", base, base))
 
 
 def _shown(value: Any) -> str:
@@ -558,29 +561,31 @@ def _exception(item: dict[str, Any], source: str, where: str) -> ExceptionRule:
         _typed(item.get("reason", ""), str, source, f"{where}.reason"), source)
 
 
-def _server(item: dict[str, Any], source: str, where: str, base: Path) -> ServerRule:
+def _server(item: dict[str, Any], source: str, where: str, base: Path,
+            within: Path | None = None) -> ServerRule:
     _no_unknown(item, _SERVER_KEYS, source, where + ".")
     url = item.get("url")
     if url is not None:
-        url = _typed(url, str, source, f"{where}.url")
-        if not url.startswith("https://") or len(url) <= len("https://"):
-            raise PolicyError(f"{source}: {where}.url must be an https:// URL, not {url!r}")
-        url = url.rstrip("/")
-    cert, key = (_path(item, k, source, where, base) for k in ("client_cert", "client_key"))
+        url = https_server_url(_typed(url, str, source, f"{where}.url"),
+                               f"{source}: {where}.url", PolicyError)
+    cert, key = (_path(item, k, source, where, base, within)
+                 for k in ("client_cert", "client_key"))
     if (cert is None) != (key is None):
         raise PolicyError(f"{source}: {where}: client_cert and client_key go together")
     return ServerRule(Glob.parse(_required(item, "registry", str, source, where),
                                  f"{source}: {where}.registry", registry_only=True),
-                      url, _path(item, "ca", source, where, base), cert, key, source)
+                      url, _path(item, "ca", source, where, base, within), cert, key, source)
 
 
-def _repository(item: dict[str, Any], source: str, where: str, base: Path) -> RepositoryRule:
+def _repository(item: dict[str, Any], source: str, where: str, base: Path,
+                within: Path | None = None) -> RepositoryRule:
     keys = {"match", "root_keys", "root_cert", "root_ca", "signers", "signer_keys"}
     _no_unknown(item, keys, source, where + ".")
     match = Glob.parse(_required(item, "match", str, source, where), f"{source}: {where}.match")
     root_keys = tuple(_key_ids(item.get("root_keys", []), source, f"{where}.root_keys"))
-    certs = tuple(_paths(item.get("root_cert", []), source, f"{where}.root_cert", base))
-    cas = tuple(_paths(item.get("root_ca", []), source, f"{where}.root_ca", base))
+    certs = tuple(_paths(item.get("root_cert", []), source, f"{where}.root_cert", base,
+                         within))
+    cas = tuple(_paths(item.get("root_ca", []), source, f"{where}.root_ca", base, within))
     signers = tuple(_role(s, source, f"{where}.signers") for s in
                     _typed(item.get("signers", []), list, source, f"{where}.signers"))
     signer_keys_raw = _table(item.get("signer_keys", {}), source, f"{where}.signer_keys")
@@ -612,21 +617,33 @@ def _key_ids(value: Any, source: str, where: str) -> list[str]:
     return list(ids)
 
 
-def _paths(value: Any, source: str, where: str, base: Path) -> list[Path]:
+def _paths(value: Any, source: str, where: str, base: Path,
+           within: Path | None = None) -> list[Path]:
+    """Files a policy names, relative to its directory; with *within* (a project's file,
+    written by whoever wrote the build context) each must resolve inside that directory."""
     items = [value] if isinstance(value, str) else _typed(value, list, source, where)
     out = []
     for item in items:
         path = base / _typed(item, str, source, where)
+        if within is not None and not _inside(path, within):
+            raise PolicyError(f"{source}: {where}: {item!r} leads outside the build context "
+                              f"{str(within)!r}: a project's policy names only its own files")
         if not path.is_file():
             raise PolicyError(f"{source}: {where}: file {str(path)!r} not found")
         out.append(path)
     return out
 
 
-def _path(item: dict[str, Any], key: str, source: str, where: str, base: Path) -> Path | None:
+def _inside(path: Path, directory: Path) -> bool:
+    real, root = os.path.realpath(path), os.path.realpath(directory)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _path(item: dict[str, Any], key: str, source: str, where: str, base: Path,
+          within: Path | None = None) -> Path | None:
     if key not in item:
         return None
-    return _paths(item[key], source, f"{where}.{key}", base)[0]
+    return _paths(item[key], source, f"{where}.{key}", base, within)[0]
 
 
 def _no_unknown(table: dict[str, Any], allowed: set[str], source: str, prefix: str) -> None:

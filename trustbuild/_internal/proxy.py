@@ -72,16 +72,17 @@ def parse_proxy(value: str, variable: str) -> Proxy:
         if parts.scheme not in (*PROXY_SCHEMES, "socks5"):
             parts = urllib.parse.urlsplit(f"http://{value}")
     except ValueError:
-        raise ProxyError(f"{variable} is not a proxy URL trustbuild can use") from None
+        raise ProxyError(f"{variable} is not a proxy URL trustbuild can use: "
+                         f"{_safe(value)}") from None
     if parts.scheme == "socks5":
-        raise ProxyError(f"{variable} names a SOCKS proxy ({_safe(parts)}); trustbuild "
+        raise ProxyError(f"{variable} names a SOCKS proxy ({_safe(value)}); trustbuild "
                          "tunnels through http:// and https:// proxies only")
     try:
         port = parts.port
     except ValueError:
         port = -1
     if not parts.hostname or port == -1 or parts.path not in ("", "/") or parts.query:
-        raise ProxyError(f"{variable} is not a proxy URL trustbuild can use: {_safe(parts)}")
+        raise ProxyError(f"{variable} is not a proxy URL trustbuild can use: {_safe(value)}")
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     port = port or (443 if parts.scheme == "https" else 80)
     username = urllib.parse.unquote(parts.username) if parts.username is not None else None
@@ -89,10 +90,15 @@ def parse_proxy(value: str, variable: str) -> Proxy:
     return Proxy(f"{parts.scheme}://{host}:{port}", username, password)
 
 
-def _safe(parts: urllib.parse.SplitResult) -> str:
-    """A proxy URL for messages: without its credentials."""
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+def _safe(value: str) -> str:
+    """A proxy setting for messages: everything before its last ``@`` hidden.  Taken from
+    the text, not from a parse: a password with an unescaped ``/``, ``?`` or ``#`` is not
+    where a URL parser looks for one."""
+    if "@" not in value:
+        return value
+    scheme, sep, _ = value.partition("://")
+    shown = value.rpartition("@")[2]
+    return f"{scheme}://(credentials hidden)@{shown}" if sep else f"(credentials hidden)@{shown}"
 
 
 def route(host: str, port: int | None, env: Mapping[str, str]) -> Route:

@@ -141,6 +141,7 @@ def _file_results(scanned: ScannedFile) -> list[dict[str, Any]]:
     assert report is not None
     level = "warning" if report.mode == "warn" else "error"
     results = []
+    seen: dict[str, int] = {}
     for verdict in report.verdicts:
         if verdict.status in (Status.TRUSTED, Status.ALLOWED):
             continue
@@ -156,9 +157,14 @@ def _file_results(scanned: ScannedFile) -> list[dict[str, Any]]:
             "server": error.server if error else None,
         }
         text = f"{pull.reference} ({pull.instruction}): {verdict.message}"
+        # The same image twice in one stage is two findings: the nth occurrence tells them
+        # apart, and unlike the line it does not change when lines move.
+        identity = f"{pull.reference}|{pull.instruction}|{pull.stage_index}"
+        seen[identity] = seen.get(identity, 0) + 1
+        if seen[identity] > 1:
+            identity += f"|{seen[identity]}"
         results.append(_result(rule, level, text, scanned.dockerfile, max(pull.line, 1),
-                               max(pull.column, 1), properties,
-                               f"{pull.reference}|{pull.instruction}|{pull.stage_index}"))
+                               max(pull.column, 1), properties, identity))
     return results
 
 
@@ -171,7 +177,8 @@ def _result(rule: Rule, level: str, text: str, path: str, line: int, column: int
             properties: dict[str, Any], identity: str) -> dict[str, Any]:
     """One result; its fingerprint stays the same when lines move, so a code-scanning
     alert follows the image, not the line number."""
-    fingerprint = hashlib.sha256(f"{rule.id}|{path}|{identity}".encode()).hexdigest()
+    fingerprint = hashlib.sha256(f"{rule.id}|{path}|{identity}".encode(
+        "utf-8", "surrogateescape")).hexdigest()
     return {
         "ruleId": rule.id,
         "ruleIndex": RULES.index(rule),
@@ -189,4 +196,5 @@ def _result(rule: Rule, level: str, text: str, path: str, line: int, column: int
 def _artifact(path: str) -> dict[str, Any]:
     if path.startswith("/"):
         return {"uri": Path(path).as_uri()}
-    return {"uri": urllib.parse.quote(path), "uriBaseId": SRCROOT}
+    # A name's undecodable bytes (held as surrogates) are percent-encoded as the bytes.
+    return {"uri": urllib.parse.quote(path, errors="surrogateescape"), "uriBaseId": SRCROOT}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,18 +42,23 @@ from trustbuild.errors import DockerfileError, ExitCode, TrustbuildError, UsageE
 
 log = logging.getLogger(__name__)
 
-NAMES = ("Dockerfile", "Containerfile")
+NAMES = ("dockerfile", "containerfile")  # compared case-insensitively
+_IGNORE_FILES = (".dockerignore", ".containerignore")
 
 
 def is_dockerfile(name: str) -> bool:
-    """``Dockerfile``, ``Containerfile``, ``*.Dockerfile``, ``Dockerfile.*`` (not a
-    ``Dockerfile.dockerignore``)."""
-    if name in NAMES:
+    """``Dockerfile``, ``Containerfile``, ``Dockerfile.*``, ``*.Dockerfile`` and the same for
+    ``Containerfile``, in any case (``dockerfile``, ``app.dockerfile``), but not an ignore
+    file (``Dockerfile.dockerignore``).  The pre-commit hook's ``files`` pattern is the same
+    rule; a test holds them together."""
+    folded = name.casefold()
+    if folded in NAMES:
         return True
-    if name.endswith(".dockerignore"):
+    if folded.endswith(_IGNORE_FILES):
         return False
-    return (name.startswith("Dockerfile.") and len(name) > len("Dockerfile.")) or (
-        name.endswith(".Dockerfile") and len(name) > len(".Dockerfile"))
+    return any((folded.startswith(base + ".") and len(folded) > len(base) + 1)
+               or (folded.endswith("." + base) and len(folded) > len(base) + 1)
+               for base in NAMES)
 
 
 # -- finding the files -----------------------------------------------------------------------
@@ -72,6 +78,16 @@ class _Rules:
         return self.spec.check_file(relative + "/" if is_dir else relative).include
 
 
+def _exclude_rules(base: Path, lines: Sequence[str]) -> _Rules | None:
+    """The user's ``--exclude`` patterns: one that is not a valid pattern is a usage error."""
+    for line in lines:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except (ValueError, TypeError, re.error) as exc:  # what pathspec raises for them
+            raise UsageError(f"scan: --exclude {line!r} is not a valid pattern: {exc}") from exc
+    return _rules(base, lines)
+
+
 def _rules(base: Path, lines: Sequence[str]) -> _Rules | None:
     spec = pathspec.GitIgnoreSpec.from_lines(lines)
     if not spec.patterns:
@@ -79,8 +95,25 @@ def _rules(base: Path, lines: Sequence[str]) -> _Rules | None:
     return _Rules(base.as_posix().rstrip("/") + "/", spec)
 
 
+def _valid_lines(lines: Sequence[str]) -> list[str]:
+    """A ``.gitignore``'s lines without those git would skip as invalid (so they hide
+    nothing here either)."""
+    valid = []
+    for line in lines:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except (ValueError, TypeError, re.error):
+            log.info("scan: ignoring the invalid pattern %r", line)
+            continue
+        valid.append(line)
+    return valid
+
+
 def _read_rules(base: Path, file: Path) -> _Rules | None:
-    if not file.exists():
+    try:
+        if not file.is_file():
+            return None
+    except OSError:  # cannot even look: the directory listing below reports it
         return None
     try:
         data = read_bounded(file, limit=MAX_SMALL_FILE, within=base, error=UsageError,
@@ -89,7 +122,7 @@ def _read_rules(base: Path, file: Path) -> _Rules | None:
         # An ignore file that cannot be read hides nothing: every file is scanned.
         log.warning("%s", exc)
         return None
-    return _rules(base, data.decode("utf-8", "replace").splitlines())
+    return _rules(base, _valid_lines(data.decode("utf-8", "replace").splitlines()))
 
 
 def _repository_root(start: Path) -> Path | None:
@@ -110,7 +143,7 @@ def find_dockerfiles(paths: Sequence[str], excludes: Sequence[str] = ()) -> list
             continue
         if not root.is_dir():
             raise UsageError(f"scan: {text}: no such file or directory")
-        exclude = _rules(root.absolute(), excludes)
+        exclude = _exclude_rules(root.absolute(), excludes)
         for path in _walk(root, exclude):
             found[path] = None
     return sorted(found, key=lambda p: p.as_posix())
@@ -130,7 +163,8 @@ class _Tracked:
         import subprocess
 
         try:
-            listed = subprocess.run(["git", "-C", str(repository), "ls-files", "-z"],
+            listed = subprocess.run(["git", "-C", str(repository), "ls-files", "-z",
+                                     "--recurse-submodules"],
                                     capture_output=True, timeout=60, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
@@ -155,36 +189,45 @@ def _parents(path: str, root: str) -> Iterator[str]:
 def _walk(root: Path, exclude: _Rules | None) -> Iterator[Path]:
     absolute = root.absolute()
     repository = _repository_root(absolute)
+    if repository is None:
+        # Without git nothing says which files a change added, so .gitignore (which the
+        # change may have written) hides nothing: more is scanned, never less.
+        log.info("scan: %s is not in a git repository: .gitignore hides nothing", root)
+        yield from _walk_dir(root, absolute.as_posix(), [], exclude, None)
+        return
+    tracked = _Tracked.of(repository)
+    if tracked is None:
+        log.warning("scan: git cannot list what %s tracks: .gitignore hides nothing",
+                    repository)
+        yield from _walk_dir(root, absolute.as_posix(), [], exclude, None)
+        return
     inherited: list[_Rules] = []  # shallowest first
-    tracked: _Tracked | None = None
-    if repository is not None:
-        tracked = _Tracked.of(repository)
-        if tracked is None:
-            log.warning("scan: git cannot list what %s tracks: .gitignore hides nothing",
-                        repository)
-            yield from _walk_dir(root, absolute.as_posix(), [], exclude, None)
-            return
-        info = _read_rules(repository, repository / ".git" / "info" / "exclude")
-        if info is not None:
-            inherited.append(info)
-        for directory in reversed([absolute, *absolute.parents]):
-            if directory == absolute or not directory.is_relative_to(repository):
-                continue
-            rules = _read_rules(directory, directory / ".gitignore")
-            if rules is not None:
-                inherited.append(rules)
+    info = _read_rules(repository, repository / ".git" / "info" / "exclude")
+    if info is not None:
+        inherited.append(info)
+    for directory in reversed([absolute, *absolute.parents]):
+        if directory == absolute or not directory.is_relative_to(repository):
+            continue
+        rules = _read_rules(directory, directory / ".gitignore")
+        if rules is not None:
+            inherited.append(rules)
     yield from _walk_dir(root, absolute.as_posix(), inherited, exclude, tracked)
 
 
 def _walk_dir(directory: Path, absolute: str, inherited: list[_Rules],
               exclude: _Rules | None, tracked: _Tracked | None) -> Iterator[Path]:
-    rules = _read_rules(Path(absolute), Path(absolute, ".gitignore"))
+    """*tracked* None: no ignore file is read (only ``--exclude`` skips anything)."""
+    rules = (_read_rules(Path(absolute), Path(absolute, ".gitignore"))
+             if tracked is not None else None)
     active = [*inherited, rules] if rules is not None else inherited
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
-        log.warning("scan: cannot list %s: %s", directory, exc.strerror or exc)
-        return
+        # A directory that cannot be listed may hold Dockerfiles: the scan cannot vouch
+        # for the tree, so it stops rather than pass without them.
+        raise UsageError(f"scan: cannot list {directory}: {exc.strerror or exc}; a "
+                         "directory that cannot be read may hide Dockerfiles (give "
+                         "--exclude to leave it out on purpose)") from exc
     for entry in entries:
         is_dir = entry.is_dir(follow_symlinks=False)
         if not is_dir and not is_dockerfile(entry.name):
@@ -229,6 +272,17 @@ class ScannedFile:
             return int(self.report.exit_code)
         return int(self.error.exit_code) if self.error is not None else int(ExitCode.EXECUTION)
 
+    @property
+    def ok(self) -> bool:
+        """Read, and every image trusted or allowed by a policy exception (check's ``ok``)."""
+        return self.report is not None and self.report.ok
+
+    @property
+    def passes(self) -> bool:
+        """The gate's answer for this file: ok, or the policy only warns (check's
+        ``passes``)."""
+        return self.exit_code == ExitCode.OK
+
 
 @dataclass(slots=True)
 class ScanReport:
@@ -247,6 +301,12 @@ class ScanReport:
 
     @property
     def ok(self) -> bool:
+        """Every file ``ok``: read, and each image trusted or allowed."""
+        return all(f.ok for f in self.files)
+
+    @property
+    def passes(self) -> bool:
+        """The gate's answer: every file passes (ok, or its policy only warns)."""
         return self.exit_code == ExitCode.OK
 
 
@@ -261,8 +321,8 @@ class _Pending:
 
 def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mapping[str, str],
                client_for: Callable[[Path], TrustClient], paths: Sequence[str] = (),
-               onbuild_for: Callable[[TrustClient], OnbuildSource] | None = None
-               ) -> ScanReport:
+               onbuild_for: Callable[[TrustClient], OnbuildSource] | None = None,
+               platforms: Sequence[str] = ()) -> ScanReport:
     """Check each Dockerfile in *files* (its directory is its build context, whose
     ``.trustbuild.toml`` applies).  The references of all files that share a client are
     resolved in one ``resolve_many``, each once; base images' ONBUILD triggers are read as
@@ -278,7 +338,8 @@ def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mappi
             source = Dockerfile(read.text, Path(scanned.dockerfile), read.name)
             client = client_for(path.parent)
             options = options_for(BuildRequest(str(path.parent), str(path),
-                                               with_proxy_build_args(build_args)),
+                                               with_proxy_build_args(build_args),
+                                               platforms=tuple(platforms)),
                                   reader, client.policy)
             analysis = analyse(source.text, options, path=scanned.dockerfile)
         except TrustbuildError as exc:  # this file's problem; the others are still checked

@@ -54,7 +54,8 @@ SCAN_FORMAT = OwnFlag("format", True, "text (default), json, sarif (SARIF 2.1.0)
 SCAN_OUTPUT = OwnFlag("output", True, "write the report to FILE instead of standard output",
                       short="o", metavar="FILE")
 EXCLUDE = OwnFlag("exclude", True, "skip what GLOB matches (gitignore syntax, relative to each "
-                  "PATH; repeatable); .gitignore'd files are skipped too", metavar="GLOB")
+                  "PATH; repeatable); in a git repository, untracked files .gitignore "
+                  "ignores are skipped too", metavar="GLOB")
 BUILD_ARG = OwnFlag("build-arg", True, "set a build arg in every Dockerfile (repeatable); "
                     "otherwise ARG defaults apply", metavar="KEY=VALUE")
 LOCK_OUTPUT = OwnFlag("output", True, "write the lock to FILE (default: trustbuild.lock.json "
@@ -240,6 +241,30 @@ class DockerStyle:
         except Exception as exc:  # a bug: say so, fail closed
             fail(exc, fmt=_json_if_asked(args, fmt), command=self.name, verbose=verbose)
         finish(code)
+
+
+class JsonErrorsCommand(click.Command):
+    """A click command whose command-line errors (an unknown option, a missing argument)
+    keep ``--format json``'s promise: the error document on standard output, as well as
+    click's message on standard error."""
+
+    json_name = ""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        words = list(args)  # click's parser consumes the list it is given
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if _json_if_asked(words, "") == "json":
+                error = UsageError(exc.format_message())
+                Streams().out(output.to_json(output.error_json(
+                    error, self.json_name or self.name or "")))
+            raise
+
+
+def json_errors(name: str) -> type[JsonErrorsCommand]:
+    """:class:`JsonErrorsCommand` for the command called *name* in its JSON documents."""
+    return type("JsonErrorsCommand", (JsonErrorsCommand,), {"json_name": name})
 
 
 def click_option(flag: OwnFlag, *, multiple: bool = False

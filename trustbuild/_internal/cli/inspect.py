@@ -6,11 +6,18 @@ import click
 
 from trustbuild import api
 from trustbuild._internal import output
-from trustbuild._internal.cli.base import Streams, configure_logging, fail, finish
+from trustbuild._internal.cli.base import (
+    Streams,
+    configure_logging,
+    fail,
+    finish,
+    json_errors,
+)
 from trustbuild.errors import TrustbuildError
 
 
-@click.command("inspect", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("inspect", cls=json_errors("inspect"),
+               context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("images", nargs=-1, required=True, metavar="IMAGE[:TAG]...")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)

@@ -7,7 +7,7 @@ import os
 import click
 
 from trustbuild._internal import output
-from trustbuild._internal.cli.base import Streams, configure_logging, fail
+from trustbuild._internal.cli.base import Streams, configure_logging, fail, json_errors
 from trustbuild.errors import TrustbuildError
 
 
@@ -16,7 +16,7 @@ def command() -> None:
     """The trust policy (see docs/policy.md)."""
 
 
-@command.command("show")
+@command.command("show", cls=json_errors("policy show"))
 @click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
 @click.option("--config", "config", metavar="FILE", help="A trust policy file.")
 @click.option("--context", "context", default=".", show_default=True, metavar="PATH",

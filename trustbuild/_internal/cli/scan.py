@@ -23,13 +23,15 @@ from trustbuild._internal.cli.base import (
     configure_logging,
     fail,
     finish,
+    json_errors,
     progress,
 )
 from trustbuild._internal.docker_args import build_args_from
 from trustbuild.errors import ExecutionError, TrustbuildError, exit_codes_help
 
 
-@click.command("scan", context_settings={"help_option_names": ["-h", "--help"]},
+@click.command("scan", cls=json_errors("scan"),
+               context_settings={"help_option_names": ["-h", "--help"]},
                epilog="\b\n" + exit_codes_help())
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click_option(SCAN_FORMAT)
@@ -47,8 +49,10 @@ def command(paths: tuple[str, ...], format: str | None, output: str | None,
             verbose: int) -> None:
     """Check every Dockerfile under each PATH (default: .) in one run.
 
-    Finds Dockerfile, Containerfile, *.Dockerfile and Dockerfile.*, skipping .git and what
-    .gitignore or --exclude excludes, and checks each as `trustbuild check` would (its
+    Finds Dockerfile, Containerfile, *.Dockerfile and Dockerfile.* (in any case), skipping
+    .git, what --exclude excludes and, in a git repository, untracked files .gitignore
+    ignores; a directory that cannot be listed stops the scan.  Checks each as `trustbuild
+    check` would (its
     directory is its build context), resolving every distinct image once.  The exit code is
     the worst of the files'.  `--format sarif -o trustbuild.sarif` writes SARIF 2.1.0 for
     GitHub code scanning or GitLab.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from trustbuild._internal.dockerfile import gospace
 from trustbuild._internal.dockerfile.parser import EMPTY, Flag, Node, ParsedDockerfile, Text
 from trustbuild.errors import DockerfileError
 
@@ -302,7 +303,7 @@ def _arg_words(text: str, escape: str) -> list[str]:
     i = 0
     while i < len(text):
         ch = text[i]
-        if not quote and ch.isspace():
+        if not quote and gospace.is_space(ch):  # parseWords: unicode.IsSpace
             if word:
                 words.append("".join(word))
                 word = []

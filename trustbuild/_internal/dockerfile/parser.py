@@ -14,17 +14,21 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from trustbuild._internal.dockerfile import gospace
 from trustbuild._internal.dockerfile.readers import CURRENT, Rules
 from trustbuild._internal.dockerfile.shell import Lexer
 from trustbuild.errors import DockerfileError, ShellError
 
 MAX_LINE = 64 * 1024 - 1  # bufio.MaxScanTokenSize - 1
 BOM = "\ufeff"
-_DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z", re.DOTALL)
+_S = gospace.REGEXP_CLASS
+_DIRECTIVE = re.compile(rf"#{_S}*([a-zA-Z][a-zA-Z0-9]*){_S}*={_S}*(.+?){_S}*\Z", re.DOTALL)
 _HEREDOC = re.compile(r"(\d*)<<(-?)([^<]*)\Z", re.DOTALL)
 _HEREDOC_INSTRUCTIONS = frozenset({"run", "copy", "add"})
 _TOKEN_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
-_GO_SPACE = "\t\n\v\f\r \x85\xa0"
+# extractBuilderFlags reads bytes: of a file's undecodable bytes (held as surrogates), 0x85
+# and 0xA0 are spaces to it.
+_FLAG_SPACE = gospace.ASCII + "\udc85\udca0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +59,10 @@ class Text:
         return self.offsets[-1] + 1
 
     def strip(self) -> Text:
+        """``strings.TrimSpace``."""
         value = self.value
-        left = len(value) - len(value.lstrip(_GO_SPACE))
-        right = len(value.rstrip(_GO_SPACE))
+        left = len(value) - len(value.lstrip(gospace.UNICODE))
+        right = len(value.rstrip(gospace.UNICODE))
         return self[left:max(left, right)]
 
 
@@ -190,7 +195,7 @@ class _Directives:
 
 
 def _is_comment(line: str) -> bool:
-    return line.lstrip(_GO_SPACE).startswith("#")
+    return gospace.trim_left(line).startswith("#")
 
 
 def parse(text: str, rules: Rules = CURRENT) -> ParsedDockerfile:
@@ -204,7 +209,7 @@ def parse(text: str, rules: Rules = CURRENT) -> ParsedDockerfile:
     while i < len(lines):
         first = lines[i]
         raw, start = first.content()
-        stripped = raw.lstrip(_GO_SPACE)
+        stripped = gospace.trim_left(raw)
         lead = len(raw) - len(stripped)
         directives.offer(stripped, first.number, start + lead)
         i += 1
@@ -219,7 +224,7 @@ def parse(text: str, rules: Rules = CURRENT) -> ParsedDockerfile:
             i += 1
             if _is_comment(raw):
                 continue
-            if not raw.strip(_GO_SPACE):
+            if not gospace.trim_left(raw):
                 empty_continuation = True
                 continue
             part, end_of_line = directives.trim_continuation(
@@ -266,12 +271,13 @@ def _extract_flags(line: Text, number: int) -> tuple[list[Flag], Text]:
     flags: list[Flag] = []
     pos = 0
     while True:
-        while pos < len(value) and value[pos] in _GO_SPACE:
+        while pos < len(value) and value[pos] in _FLAG_SPACE:
             pos += 1
         if pos >= len(value) or not value.startswith("--", pos):
             return flags, line[pos:]
         word_start = pos
         word, pos, blank_ok = _flag_word(value, pos)
+        _refuse_non_ascii(value[word_start:pos], number)
         if word == "--":
             return flags, line[pos:]
         if word or blank_ok:
@@ -303,7 +309,7 @@ def _flag_word(value: str, pos: int) -> tuple[str, int, bool]:
                 out.append(ch)
             pos += 1
             continue
-        if ch in _GO_SPACE:
+        if ch in _FLAG_SPACE:
             break
         if ch in "'\"":
             quote = ch
@@ -316,6 +322,20 @@ def _flag_word(value: str, pos: int) -> tuple[str, int, bool]:
             out.append(ch)
         pos += 1
     return "".join(out), pos, blank_ok
+
+
+def _refuse_non_ascii(word: str, number: int) -> None:
+    """BuildKit's flag reader works on bytes, each taken as a character of its own: a
+    multi-byte character in a flag is changed, and one whose bytes include 0x85 or 0xA0 splits
+    the word in two flags (``from=bad…Š--mount=…``).  What the builder then reads cannot be
+    told reliably from the text, so such a flag is refused."""
+    for ch in word:
+        if ord(ch) > 0x7F:
+            shown = ch if not 0xDC80 <= ord(ch) <= 0xDCFF else f"byte 0x{ord(ch) - 0xDC00:02X}"
+            raise DockerfileError(
+                f"the flag {word!r} holds the non-ASCII character {shown!r} (U+{ord(ch):04X}); "
+                "docker's builders read flags byte by byte, which changes or splits it, so "
+                "what they would read cannot be checked: write the flag in ASCII", number)
 
 
 def _is_json_array(args: str) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
+from trustbuild._internal.dockerfile import gospace
 from trustbuild._internal.dockerfile import instructions as ins
 from trustbuild._internal.dockerfile.parser import ParsedDockerfile, parse
 from trustbuild._internal.dockerfile.platforms import (
@@ -281,7 +282,9 @@ def _syntax_pull(text: str, options: BuildOptions, outer: Rules
 
 
 POLICY_FRONTEND = "syntax (policy)"  # the instruction of the policy's frontend pull
-_DIRECTIVE_LINE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z", re.DOTALL)
+_S = gospace.REGEXP_CLASS  # Go regexp's \s, not Python's
+_DIRECTIVE_LINE = re.compile(rf"#{_S}*([a-zA-Z][a-zA-Z0-9]*){_S}*={_S}*(.+?){_S}*\Z",
+                             re.DOTALL)
 
 
 def detect_syntax(text: str, *, legacy: bool = False

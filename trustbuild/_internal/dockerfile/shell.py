@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from trustbuild._internal.dockerfile import gospace
 from trustbuild.errors import ShellError
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
@@ -39,7 +40,7 @@ class _Words:
     in_word: bool = False
 
     def add_char(self, ch: str) -> None:
-        if ch.isspace():
+        if gospace.is_space(ch):  # the lexer's unicode.IsSpace
             if self.in_word and self.word:
                 self.words.append(self.word)
                 self.word = ""

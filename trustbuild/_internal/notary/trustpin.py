@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from trustbuild._internal.files import MAX_SMALL_FILE, read_bounded
 from trustbuild._internal.notary.keys import PublicKey
 from trustbuild._internal.notary.metadata import Root
 from trustbuild._internal.notary.roots import RootPin
@@ -24,9 +25,11 @@ from trustbuild.errors import Reason, RootError
 def load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:
     certs: list[x509.Certificate] = []
     for path in paths:
+        data = read_bounded(path, limit=MAX_SMALL_FILE, error=RootError,
+                            what="pinned certificate")
         try:
-            certs.extend(x509.load_pem_x509_certificates(path.read_bytes()))
-        except (OSError, ValueError) as exc:
+            certs.extend(x509.load_pem_x509_certificates(data))
+        except ValueError as exc:
             raise RootError(f"cannot read pinned certificate {path}: {exc}") from None
     return certs
 

@@ -1,0 +1,182 @@
+"""Go's white space and byte-wise flag reading, on the real builders: Dockerfiles where
+dockerd 20.10's builders once fetched an image trustbuild did not list, because Python's idea
+of a space (or of a character) is not Go's.  Ground truth: the registry access log of a
+--no-cache build (tests/stack/observe.py).  Each builder-fetched image of these repositories
+must now be listed, or the file refused; `trustbuild build` must stop before docker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.stack.observe import OUT_TAG, Observed, forget_images, log_size, manifest_requests
+from tests.stack.publisher import Published, Publisher
+from tests.stack.services import DOCKER_CLI, Stack, run
+from trustbuild._internal.dockerfile import BuildOptions, analyse
+from trustbuild._internal.dockerfile.readers import reader_named
+from trustbuild.errors import DockerfileError
+
+pytestmark = pytest.mark.stack
+
+
+@dataclass(frozen=True)
+class Images:
+    good: Published
+    bad: Published
+
+
+@pytest.fixture(scope="module")
+def images(publisher: Publisher) -> Images:
+    return Images(publisher.sign_legacy("tb/xgood", "1"), publisher.push_unsigned("tb/xbad", "1"))
+
+
+def observe(stack: Stack, env: Mapping[str, str], dockerfile: str, *, buildkit: bool,
+            args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None) -> Observed:
+    env = {**env, "DOCKER_BUILDKIT": "1" if buildkit else "0", "DOCKER_CONTENT_TRUST": "0",
+           **(extra_env or {})}
+    forget_images(stack, env)
+    with tempfile.TemporaryDirectory(prefix="tbreview-") as ctx:
+        Path(ctx, "Dockerfile").write_bytes(
+            dockerfile.replace("REG", stack.registry).encode("utf-8"))
+        start = log_size(stack)
+        result = run([DOCKER_CLI, "build", "--no-cache", "-t", OUT_TAG, *args, ctx], env,
+                     check=False, timeout=180)
+    tags, digests = manifest_requests(stack, start)
+    return Observed(result.returncode, result.stdout + result.stderr, frozenset(tags),
+                    frozenset(digests))
+
+
+def listed(stack: Stack, dockerfile: str, rules: str, **options: object) -> set[str] | None:
+    try:
+        analysis = analyse(dockerfile.replace("REG", stack.registry),
+                           BuildOptions(reader=reader_named(rules), **options))  # type: ignore
+    except DockerfileError:
+        return None
+    return {str(p.reference) for p in analysis.pulls}
+
+
+def trustbuild(stack: Stack, config: Path, ctx: Path, dockerfile: str, argv: Sequence[str], *,
+               buildkit: bool, extra_env: Mapping[str, str] | None = None
+               ) -> subprocess.CompletedProcess[str]:
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_bytes(dockerfile.replace("REG", stack.registry).encode("utf-8"))
+    env = {**stack.env(config), "DOCKER_BUILDKIT": "1" if buildkit else "0",
+           "TRUSTBUILD_DOCKER": DOCKER_CLI, "PYTHONPATH": str(Path(__file__).parent.parent),
+           **(extra_env or {})}
+    return subprocess.run([sys.executable, "-m", "trustbuild", *argv, str(ctx)], env=env,
+                          cwd=ctx.parent, capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+# (id, Dockerfile, buildkit?)
+CASES = [
+    # a non-ASCII space or \v in a `# escape=` line: Go's regexp \s takes neither, so the
+    # line is no directive and the escape stays \ (the COPY is an instruction of its own)
+    ("escape-nbsp-bk", "#\u00a0escape=`\nFROM REG/tb/xgood:1\nRUN true # `\n"
+     "COPY --from=REG/tb/xbad:1 /etc/tb-image /x\n", True),
+    ("escape-nbsp-classic", "#\u00a0escape=`\nFROM REG/tb/xgood:1\nRUN true # `\n"
+     "COPY --from=REG/tb/xbad:1 /etc/tb-image /x\n", False),
+    ("escape-vt-bk", "#\x0bescape=`\nFROM REG/tb/xgood:1\nRUN true # `\n"
+     "COPY --from=REG/tb/xbad:1 /etc/tb-image /x\n", True),
+    # extractBuilderFlags reads bytes (rune(line[pos])): byte 0xA0 of U+0160 is a space to
+    # it, so one flag word is two --mount flags to the builder: trustbuild refuses the flag
+    ("flagword-S-mount-bk", "FROM REG/tb/xgood:1\nRUN --mount=type=bind,from=REG/tb/xbad:1,"
+     "target=/a\u0160--mount=type=bind,target=/b,from=REG/tb/xgood:1 "
+     "cat /a*/etc/tb-image > /evidence\n", True),
+    ("flagword-S-copy-classic", "FROM REG/tb/xgood:1\n"
+     "COPY --chown=0\u0160--from=REG/tb/xbad:1 /etc/tb-image /x\n", False),
+    # a U+3000-only line inside a continuation: an empty continuation line to the builder
+    # (skipped, the instruction goes on)
+    ("ideographic-space-continuation-bk", "FROM REG/tb/xgood:1\n"
+     "RUN --mount=\"type=bind,target=/m\\\n\u3000\n"
+     "ENV a=\"b\",from=REG/tb/xbad:1,target=/m2\" cat /m2/etc/tb-image > /evidence\n", True),
+]
+
+
+def fetched_of_ours(observed: Observed, images: Images) -> set[str]:
+    return {t for t in observed.tags if t in (images.good.ref, images.bad.ref)}
+
+
+@pytest.mark.parametrize(("dockerfile", "buildkit"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_what_the_builder_fetches_is_listed_or_the_file_refused(
+        stack: Stack, publisher: Publisher, images: Images, dockerfile: str,
+        buildkit: bool) -> None:
+    observed = observe(stack, publisher.env, dockerfile, buildkit=buildkit)
+    rules = "buildkit-0.8" if buildkit else "classic"
+    got = listed(stack, dockerfile, rules)
+    detail = (f"build exit {observed.code}; fetched {sorted(observed.tags)}; trustbuild "
+              f"({rules}) listed {got}\n{observed.output[-800:]}")
+    assert images.bad.ref in observed.tags, detail  # the case still reaches the builder
+    assert got is None or fetched_of_ours(observed, images) <= got, detail
+
+
+@pytest.mark.parametrize("case", ["flagword-S-mount-bk", "ideographic-space-continuation-bk",
+                                  "escape-nbsp-bk"])
+def test_trustbuild_build_stops_before_docker(stack: Stack, publisher: Publisher,
+                                              images: Images, consumer_config: Path,
+                                              tmp_path: Path, case: str) -> None:
+    dockerfile = dict((c[0], c[1]) for c in CASES)[case]
+    forget_images(stack, publisher.env)
+    start = log_size(stack)
+    result = trustbuild(stack, consumer_config, tmp_path / "ctx", dockerfile,
+                        ["build", "-t", "tbreview:out", "--no-cache"], buildkit=True)
+    tags, _ = manifest_requests(stack, start)
+    detail = f"exit {result.returncode}; fetched {sorted(tags)}\n{result.stderr[-1500:]}"
+    assert result.returncode in (3, 4), detail  # refused, or no trust data for xbad
+    assert images.bad.ref not in tags, detail
+
+
+CLASSIC_PASSWD = ("FROM REG/tb/xgood:1\nRUN echo 'x\u00c5:x:0:0::/:/bin/sh' >> /etc/passwd && "
+                  "echo 'x\u00c5:x:0:' >> /etc/group\n"
+                  "COPY --chown=x\u0160--from=REG/tb/xbad:1 /etc/tb-image /x\n")
+
+
+def test_classic_byte_split_flag_is_refused(stack: Stack, publisher: Publisher,
+                                            images: Images, consumer_config: Path,
+                                            tmp_path: Path) -> None:
+    """Classic builder: with a user named so that --chown resolves, docker alone builds on
+    tb/xbad; trustbuild refuses the flag."""
+    assert listed(stack, CLASSIC_PASSWD, "classic") is None
+    result = trustbuild(stack, consumer_config, tmp_path / "ctx", CLASSIC_PASSWD,
+                        ["build", "-t", "tbreview:out", "--no-cache"], buildkit=False)
+    assert result.returncode == 3, result.stderr
+    assert "byte by byte" in result.stderr
+
+
+def test_docker_default_platform_is_the_platform_checked(
+        stack: Stack, publisher: Publisher, consumer_config: Path, tmp_path: Path) -> None:
+    """docker's CLI takes --platform's default from DOCKER_DEFAULT_PLATFORM: check lists the
+    image of that platform (here unsigned: exit 4), as the build pulls it."""
+    publisher.sign_legacy("tb/xpamd64", "1")
+    arm = publisher.push_unsigned("tb/xparm64", "1")
+    dockerfile = "FROM REG/tb/xp${TARGETARCH}:1\n"
+    extra = {"DOCKER_DEFAULT_PLATFORM": "linux/arm64"}
+    observed = observe(stack, publisher.env, dockerfile, buildkit=True, extra_env=extra)
+    result = trustbuild(stack, consumer_config, tmp_path / "ctx", dockerfile,
+                        ["check", "--format", "json"], buildkit=True, extra_env=extra)
+    refs = {i["reference"] for i in json.loads(result.stdout)["images"]}
+    assert arm.ref in observed.tags
+    assert (result.returncode, refs) == (4, {arm.ref}), result.stderr
+
+
+ARG_SPLIT = "ARG T=1\nARG A=x\x1fT=2\nFROM REG/tb/xt:${T}\n"
+
+
+@pytest.mark.parametrize("buildkit", [True, False], ids=["bk", "classic"])
+def test_arg_words_split_on_go_spaces_only(stack: Stack, publisher: Publisher,
+                                           buildkit: bool) -> None:
+    """\\x1c-\\x1f are spaces to Python's isspace, not to Go's unicode.IsSpace: the
+    builder reads T=1, and so does trustbuild."""
+    publisher.push_unsigned("tb/xt", "1")
+    observed = observe(stack, publisher.env, ARG_SPLIT, buildkit=buildkit)
+    got = listed(stack, ARG_SPLIT, "buildkit-0.8" if buildkit else "classic")
+    assert f"{stack.registry}/tb/xt:1" in observed.tags
+    assert got == {f"{stack.registry}/tb/xt:1"}
