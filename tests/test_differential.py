@@ -45,11 +45,13 @@ def registry_images(publisher: Publisher) -> None:
 HEADERS = st.lists(st.sampled_from([
     "# foo=bar", "# check=skip=all", "# escape=`", "# syntax=REG/tb/dfront:1", "",
     "#!/bin/sh", "# hello",
+    "#\u00a0escape=`", "#\x0bescape=`",  # not directives to Go's regexp \s
 ]), max_size=3)
 GLOBAL_ARGS = st.lists(st.sampled_from([
     "ARG T=${NOPE-1}", "ARG T=${V:-2}", "ARG V=abc", "ARG TARGETARCH", "ARG TARGETOS",
     "ARG A=1 B=${A:-2}", "ARG T=${V#a}", "ARG T=${V:?m}", "ARG B", "ARG HTTP_PROXY",
-    "ARG T=${V%c}${V/b/x}",
+    "ARG T=${V%c}${V/b/x}", "ARG A=x\x1fT=2",  # \x1f: no space to Go
+    "ARG T=\ufeff", "ARG B=$\u00b2",  # a word's BOM is skipped; ² is no decimal digit
 ]), max_size=3)
 BASES = [
     "REG/tb/dimg:${T:-1}", "REG/tb/dimg${TARGETSTAGE:+2}:1", "REG/tb/dimg${TARGETARCH:+3}:1",
@@ -63,6 +65,11 @@ BODY = [
     "RUN --mount=type=bind,from=REG/tb/dmount:1,target=/m true",
     "ONBUILD COPY --from=REG/tb/donb:1 /etc/tb-image /o",
     "RUN cat <<CMD\nCOPY --from=REG/tb/dheredoc:1 /etc/tb-image /h\nCMD",
+    # Go's white space: a line of U+3000 continues, a flag is read byte by byte
+    "RUN --mount=\"type=bind,target=/m\\\n\u3000\n"
+    "ENV a=\"b\",from=REG/tb/dmount:1,target=/m2\" true",
+    "RUN true \\\n\u2003# a comment\n && true", "RUN true \\\r\r",
+    "COPY --chown=0\u0160--from=REG/tb/dcopy:1 /etc/tb-image /s",
 ]
 
 

@@ -24,12 +24,24 @@ def test_unicode_spaces_are_pythons_without_the_separators() -> None:
     assert set(gospace.UNICODE) <= python
 
 
-@pytest.mark.parametrize("reader", READERS, ids=str)
+@pytest.mark.parametrize("reader", [BK08, CL], ids=str)
 @pytest.mark.parametrize("space", ["\u00a0", "\x0b", "\u3000", "\x1f"])
-def test_a_directive_takes_only_go_regexp_spaces(reader: Reader, space: str) -> None:
-    # not a directive: the escape stays \ and the COPY is an instruction of its own
+def test_0_8_directives_take_only_go_regexp_spaces(reader: Reader, space: str) -> None:
+    # `^#\s*…`: not a directive, the escape stays \ and the COPY is an instruction
     assert refs(ESCAPE_CASE.format(space=space), reader) == [
         "reg.example/bad:1", "reg.example/good:1"]
+
+
+@pytest.mark.parametrize(("space", "directive"), [
+    ("\u00a0", True), ("\x0b", True), ("\u3000", True), ("\x1f", False)])
+def test_current_directives_skip_unicode_spaces_after_the_hash(space: str,
+                                                               directive: bool) -> None:
+    # DirectiveParser.ParseLine: the `#` cut, then unicode.IsSpace trimmed, then the pattern
+    expected = ["reg.example/good:1"] if directive else [
+        "reg.example/bad:1", "reg.example/good:1"]
+    assert refs(ESCAPE_CASE.format(space=space), BK) == expected
+    syntax = f"#{space}syntax=reg.example/front:1\nFROM reg.example/good:1\n"
+    assert ("reg.example/front:1" in refs(syntax, BK)) is directive
 
 
 @pytest.mark.parametrize("reader", READERS, ids=str)
@@ -91,3 +103,53 @@ def test_non_ascii_after_the_flags_is_fine(reader: Reader) -> None:
 def test_arg_words_split_on_go_spaces_only(reader: Reader, separator: str) -> None:
     text = f"ARG T=1\nARG A=x{separator}T=2\nFROM reg.example/t:${{T}}\n"
     assert refs(text, reader) == ["reg.example/t:1"]
+
+
+def test_extra_carriage_returns_end_a_line_for_0_8_only() -> None:
+    # bufio.ScanLines drops one \r; current BuildKit's trimNewline drops them all
+    text = "FROM reg.example/good:1\nRUN true \\\r\r\nCOPY --from=reg.example/bad:1 /x /x\n"
+    for reader in (BK08, CL):
+        assert refs(text, reader) == ["reg.example/bad:1", "reg.example/good:1"]
+    assert refs(text, BK) == ["reg.example/good:1"]
+
+
+@pytest.mark.parametrize("reader", READERS, ids=str)
+@pytest.mark.parametrize("name", ["\u00b2", "\u2460"])  # digits, not decimal digits
+def test_a_variable_name_starts_only_with_a_decimal_digit(reader: Reader, name: str) -> None:
+    # `$²` is no variable to Go (unicode.IsDigit is Nd): it stays literal, so B is set
+    text = f"ARG B=${name}\nARG U=${{B:+bad}}\nFROM reg.example/x${{U:-good}}:1\n"
+    assert refs(text, reader) == ["reg.example/xbad:1"]
+
+
+@pytest.mark.parametrize("reader", READERS, ids=str)
+def test_a_word_starting_with_a_bom_loses_it(reader: Reader) -> None:
+    # text/scanner skips a byte-order mark at the start of what it reads
+    text = "ARG T=\ufeff\nARG U=${T:+good}\nFROM reg.example/x${U:-bad}:1\n"
+    assert refs(text, reader) == ["reg.example/xbad:1"]
+
+
+def test_a_heredoc_count_is_ascii_digits() -> None:
+    text = "FROM reg.example/good:1\nRUN cat \u0663<<#X\nCOPY --from=reg.example/bad:1 /x /x\n#X\n"
+    assert refs(text, BK) == ["reg.example/bad:1", "reg.example/good:1"]
+
+
+def test_a_heredoc_name_starting_with_a_bom_loses_it() -> None:
+    text = ("FROM reg.example/good:1\nRUN cat <<\ufeffEOF\nEOF\n"
+            "COPY --from=reg.example/bad:1 /x /x\nRUN cat <<#c\n\ufeffEOF\n#c\n")
+    assert refs(text, BK) == ["reg.example/bad:1", "reg.example/good:1"]
+
+
+def test_a_heredoc_name_with_a_raw_byte_ends_only_at_its_scanned_form() -> None:
+    # Go's name is EOF + U+FFFD; a line of the raw byte again does not end the body
+    text = ("FROM reg.example/good:1\nRUN cat <<EOF\udcff\nEOF\udcff\n"
+            "COPY --from=reg.example/bad:1 /x /x\nEOF\ufffd\n")
+    assert refs(text, BK) == ["reg.example/good:1"]
+    text = ("FROM reg.example/good:1\nRUN cat <<EOF\udcff\nEOF\ufffd\n"
+            "COPY --from=reg.example/bad:1 /x /x\n")
+    assert refs(text, BK) == ["reg.example/bad:1", "reg.example/good:1"]
+
+
+@pytest.mark.parametrize("reader", READERS, ids=str)
+def test_deeply_nested_brackets_are_the_shell_form(reader: Reader) -> None:
+    text = "FROM reg.example/good:1\nRUN " + "[" * 3000 + "\n"
+    assert refs(text, reader) == ["reg.example/good:1"]

@@ -97,6 +97,17 @@ CASES = [
     ("ideographic-space-continuation-bk", "FROM REG/tb/xgood:1\n"
      "RUN --mount=\"type=bind,target=/m\\\n\u3000\n"
      "ENV a=\"b\",from=REG/tb/xbad:1,target=/m2\" cat /m2/etc/tb-image > /evidence\n", True),
+    # bufio.ScanLines drops one \r: `\\\r` does not continue the line in 0.8 and classic
+    ("crcr-bk", "FROM REG/tb/xgood:1\nRUN true \\\r\r\nFROM REG/tb/xbad:1\n", True),
+    ("crcr-classic", "FROM REG/tb/xgood:1\nRUN true \\\r\r\nFROM REG/tb/xbad:1\n", False),
+    # `$²`: no variable to Go's lexer (unicode.IsDigit is a decimal digit), so B is set
+    ("superscript-digit-bk", "ARG B=$\u00b2\nARG U=${B:+bad}\nFROM REG/tb/x${U:-good}:1\n",
+     True),
+    ("superscript-digit-classic",
+     "ARG B=$\u00b2\nARG U=${B:+bad}\nFROM REG/tb/x${U:-good}:1\n", False),
+    # text/scanner skips a BOM at the start of a word: T is empty
+    ("bom-word-bk", "ARG T=\ufeff\nARG U=${T:+good}\nFROM REG/tb/x${U:-bad}:1\n", True),
+    ("bom-word-classic", "ARG T=\ufeff\nARG U=${T:+good}\nFROM REG/tb/x${U:-bad}:1\n", False),
 ]
 
 

@@ -146,6 +146,8 @@ def test_scan_a_tree_of_good_and_bad_dockerfiles(tb: TB, catalog: Catalog,
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
+    # a git repository (nothing tracked): there .gitignore hides the untracked skipped/
+    subprocess.run(["git", "init", "-q", str(root)], check=True, capture_output=True)
     sarif = tmp_path / "scan.sarif"
     result = tb("scan", "--format", "sarif", "-o", str(sarif), str(root))
     assert result.code == 4, result.err

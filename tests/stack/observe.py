@@ -70,7 +70,8 @@ def observe_build(stack: Stack, env: Mapping[str, str], dockerfile: str, *, buil
     env = {**env, "DOCKER_BUILDKIT": "1" if buildkit else "0", "DOCKER_CONTENT_TRUST": "0"}
     forget_images(stack, env)
     with tempfile.TemporaryDirectory(prefix="tbobserve-") as ctx:
-        Path(ctx, "Dockerfile").write_text(dockerfile.replace("REG", stack.registry))
+        Path(ctx, "Dockerfile").write_text(dockerfile.replace("REG", stack.registry),
+                                           encoding="utf-8")
         start = log_size(stack)
         result = run([docker, "build", "--no-cache", "-t", OUT_TAG, *args, ctx], env,
                      check=False, timeout=timeout)
@@ -87,7 +88,7 @@ def run_trustbuild(stack: Stack, config: Path, ctx: Path, dockerfile: str, args:
     *docker* as its docker CLI.  ``TRUSTBUILD_UNDER_TEST=/path/to/checkout`` runs another
     checkout's trustbuild (to show a test failed before a change)."""
     ctx.mkdir(exist_ok=True)
-    (ctx / "Dockerfile").write_text(dockerfile.replace("REG", stack.registry))
+    (ctx / "Dockerfile").write_text(dockerfile.replace("REG", stack.registry), encoding="utf-8")
     env = {**stack.env(config), "DOCKER_BUILDKIT": "1" if buildkit else "0",
            "TRUSTBUILD_DOCKER": docker}
     under_test = os.environ.get("TRUSTBUILD_UNDER_TEST")

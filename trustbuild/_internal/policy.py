@@ -440,13 +440,11 @@ def _merge(policy: Policy, doc: dict[str, Any], source: str, *, project: bool = 
         current: Sourced = getattr(policy, key)
         if current.source == "default":  # else an earlier file already decided
             setattr(policy, key, Sourced(value, source))
-    base = Path(source).parent
-    within = base if project else None  # a project's files stay in its build context
+    base = Path(source).parent  # (a project file here is one the user's policy trusts)
     for i, item in enumerate(_array(doc.get("server", []), source, "server")):
-        policy.servers.append(_server(item, source, f"server[{i}]", base, within))
+        policy.servers.append(_server(item, source, f"server[{i}]", base))
     for i, item in enumerate(_array(doc.get("repository", []), source, "repository")):
-        policy.repositories.append(_repository(item, source, f"repository[{i}]", base,
-                                               within))
+        policy.repositories.append(_repository(item, source, f"repository[{i}]", base))
     for i, item in enumerate(_array(doc.get("exception", []), source, "exception")):
         policy.exceptions.append(_exception(item, source, f"exception[{i}]"))
     if "frontend" in doc:
@@ -535,8 +533,9 @@ def _tighten(policy: Policy, doc: dict[str, Any], source: str) -> None:
     base = Path(source).parent
     for i, item in enumerate(_array(doc.get("repository", []), source, "repository")):
         # pins and signers only ever add to the user's rules (see Policy.root_pins)
+        # an untrusted project's files stay in its build context
         policy.project_repositories.append(
-            _repository(item, source, f"repository[{i}]", base, base))
+            _repository(item, source, f"repository[{i}]", base, within=base))
 
 
 def _shown(value: Any) -> str:

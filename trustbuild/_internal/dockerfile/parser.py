@@ -22,8 +22,8 @@ from trustbuild.errors import DockerfileError, ShellError
 MAX_LINE = 64 * 1024 - 1  # bufio.MaxScanTokenSize - 1
 BOM = "\ufeff"
 _S = gospace.REGEXP_CLASS
-_DIRECTIVE = re.compile(rf"#{_S}*([a-zA-Z][a-zA-Z0-9]*){_S}*={_S}*(.+?){_S}*\Z", re.DOTALL)
-_HEREDOC = re.compile(r"(\d*)<<(-?)([^<]*)\Z", re.DOTALL)
+_DIRECTIVE_BODY = re.compile(rf"([a-zA-Z][a-zA-Z0-9]*){_S}*={_S}*(.+?){_S}*\Z", re.DOTALL)
+_HEREDOC = re.compile(r"([0-9]*)<<(-?)([^<]*)\Z", re.DOTALL)  # Go's \d: ASCII digits
 _HEREDOC_INSTRUCTIONS = frozenset({"run", "copy", "add"})
 _TOKEN_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 # extractBuilderFlags reads bytes: of a file's undecodable bytes (held as surrogates), 0x85
@@ -126,12 +126,29 @@ class _Line:
     start: int  # offset of the first character
     raw: str  # without the '\n'
 
-    def content(self) -> tuple[str, int]:
-        """``trimNewline`` plus, on line 1, the BOM: the text and its start offset."""
+    def content(self, rules: Rules = CURRENT) -> tuple[str, int]:
+        """``trimNewline`` (BuildKit 0.8: only the ``\\r`` that ``bufio.ScanLines`` drops)
+        plus, on line 1, the BOM: the text and its start offset."""
         raw, start = self.raw, self.start
         if self.number == 1 and raw.startswith(BOM):
             raw, start = raw[1:], start + 1
-        return raw.rstrip("\r\n"), start
+        return (raw.rstrip("\r") if rules.trim_all_cr else raw.removesuffix("\r")), start
+
+
+def match_directive(line: str, unicode_space: bool) -> tuple[str, str, int, int] | None:
+    """A parser directive line: its key as written, its value and the value's span in
+    *line*; None when the line is not one.  After the ``#``, current BuildKit's
+    ``DirectiveParser`` skips ``unicode.IsSpace`` (*unicode_space*), BuildKit 0.8's pattern
+    ``^#\\s*`` only Go regexp's ``\\s``."""
+    if not line.startswith("#"):
+        return None
+    after = line[1:]
+    rest = gospace.trim_left(after) if unicode_space else after.lstrip("\t\n\f\r ")
+    skipped = len(line) - len(rest)
+    match = _DIRECTIVE_BODY.match(rest)
+    if match is None:
+        return None
+    return match.group(1), match.group(2), skipped + match.start(2), skipped + match.end(2)
 
 
 def split_lines(text: str) -> list[_Line]:
@@ -156,6 +173,7 @@ class _Directives:
         self.valid = {"syntax", "escape", "check"} if rules.check_directive else {"syntax",
                                                                                   "escape"}
         self.escape = "\\"
+        self.unicode_space = rules.directive_unicode_space
         self.done = False
         self.found: dict[str, Directive] = {}
         self._continuation = self._continuation_regex("\\")
@@ -169,16 +187,14 @@ class _Directives:
         """``possibleParserDirective``: the first line that is not one ends the directives."""
         if self.done:
             return
-        match = _DIRECTIVE.match(line)
-        if match is None or match.group(1).lower() not in self.valid:
+        match = match_directive(line, self.unicode_space)
+        if match is None or match[0].lower() not in self.valid:
             self.done = True
             return
-        key = match.group(1).lower()
+        key, value = match[0].lower(), match[1]
         if key in self.found:
             raise DockerfileError(f"only one {key} parser directive can be used", number)
-        value = match.group(2)
-        self.found[key] = Directive(key, value, number,
-                                    (start + match.start(2), start + match.end(2)))
+        self.found[key] = Directive(key, value, number, (start + match[2], start + match[3]))
         if key == "escape":
             if value not in ("`", "\\"):
                 raise DockerfileError(
@@ -208,7 +224,7 @@ def parse(text: str, rules: Rules = CURRENT) -> ParsedDockerfile:
     i = 0
     while i < len(lines):
         first = lines[i]
-        raw, start = first.content()
+        raw, start = first.content(rules)
         stripped = gospace.trim_left(raw)
         lead = len(raw) - len(stripped)
         directives.offer(stripped, first.number, start + lead)
@@ -220,7 +236,7 @@ def parse(text: str, rules: Rules = CURRENT) -> ParsedDockerfile:
             continue
         empty_continuation = False
         while not end_of_line and i < len(lines):
-            raw, start = lines[i].content()
+            raw, start = lines[i].content(rules)
             i += 1
             if _is_comment(raw):
                 continue
@@ -343,7 +359,7 @@ def _is_json_array(args: str) -> bool:
         return False
     try:
         parsed = json.loads(args)
-    except ValueError:
+    except (ValueError, RecursionError):  # Go's json fails on these too: the shell form
         return False
     return isinstance(parsed, list) and all(isinstance(item, str) for item in parsed)
 

@@ -18,9 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
-from trustbuild._internal.dockerfile import gospace
 from trustbuild._internal.dockerfile import instructions as ins
-from trustbuild._internal.dockerfile.parser import ParsedDockerfile, parse
+from trustbuild._internal.dockerfile.parser import ParsedDockerfile, match_directive, parse
 from trustbuild._internal.dockerfile.platforms import (
     Platform,
     builtin_args,
@@ -282,11 +281,6 @@ def _syntax_pull(text: str, options: BuildOptions, outer: Rules
 
 
 POLICY_FRONTEND = "syntax (policy)"  # the instruction of the policy's frontend pull
-_S = gospace.REGEXP_CLASS  # Go regexp's \s, not Python's
-_DIRECTIVE_LINE = re.compile(rf"#{_S}*([a-zA-Z][a-zA-Z0-9]*){_S}*={_S}*(.+?){_S}*\Z",
-                             re.DOTALL)
-
-
 def detect_syntax(text: str, *, legacy: bool = False
                   ) -> tuple[str, int, tuple[int, int]] | None:
     """BuildKit's ``DetectSyntax`` for the ``#`` form: the first token of the ``syntax``
@@ -311,16 +305,16 @@ def detect_syntax(text: str, *, legacy: bool = False
         end = len(text) if end == -1 else end
         line = text[offset:end].removesuffix("\r")
         line_no += 1
-        match = _DIRECTIVE_LINE.match(line)
+        match = match_directive(line, unicode_space=not legacy)
         if match is None:
             return found
-        key = match.group(1).lower()
+        key = match[0].lower()
         if not legacy and (key not in ("syntax", "escape", "check") or key in seen):
             return found
         seen.add(key)
         if key == "syntax":
-            value = match.group(2).split(" ", 1)[0]
-            start = offset + match.start(2)
+            value = match[1].split(" ", 1)[0]
+            start = offset + match[2]
             found = value, line_no, (start, start + len(value))
             if not legacy:
                 return found

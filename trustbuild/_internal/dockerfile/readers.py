@@ -60,6 +60,11 @@ class Rules:
     #                                       re-declared `ARG TARGETARCH` empties it)
     uppercase_domain: bool = True  # `LOCALHOST/x`: an upper-case first component is a domain
     copy_from_later_stage: bool = False  # COPY --from may name a later stage (0.8)
+    # Go's white space: after a directive's `#`, unicode.IsSpace (DirectiveParser) or only
+    # regexp \s (0.8's `^#\s*…`); a line's trailing `\r`s all go (trimNewline) or only the
+    # one bufio.ScanLines drops (0.8, so `\\\r\r\n` does not continue the line)
+    directive_unicode_space: bool = True
+    trim_all_cr: bool = True
     # -- the classic builder -------------------------------------------------------------
     builtin_platform_args: bool = True
     proxy_args: bool = False  # HTTP_PROXY & co. usable without ARG
@@ -78,7 +83,8 @@ CURRENT = Rules(Family.BUILDKIT, "buildkit")
 BUILDKIT_0_8 = Rules(
     Family.BUILDKIT, "buildkit-0.8", check_directive=False, legacy_syntax_scan=True,
     heredocs=False, extended_modifiers=False, meta_arg_errors_blank=True, targetstage=False,
-    bare_global_args_empty=True, copy_from_later_stage=True, uppercase_domain=False)
+    bare_global_args_empty=True, copy_from_later_stage=True, uppercase_domain=False,
+    directive_unicode_space=False, trim_all_cr=False)
 CLASSIC = replace(
     BUILDKIT_0_8, family=Family.CLASSIC, label="classic", meta_arg_errors_blank=False,
     builtin_platform_args=False, bare_global_args_empty=False, proxy_args=True,
@@ -87,7 +93,8 @@ CLASSIC = replace(
 # The rules measured for BuildKit 0.8 whose first changed version is not documented: a
 # frontend between 1.2 and the current one is read both ways.
 _UNDATED = ("legacy_syntax_scan", "meta_arg_errors_blank", "targetstage",
-            "bare_global_args_empty", "copy_from_later_stage", "uppercase_domain")
+            "bare_global_args_empty", "copy_from_later_stage", "uppercase_domain",
+            "directive_unicode_space", "trim_all_cr")
 
 
 def buildkit_rules(frontend: tuple[int, int] | None) -> tuple[Rules, ...]:

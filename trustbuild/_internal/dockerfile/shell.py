@@ -71,10 +71,19 @@ class _Words:
 _EOF = ""
 
 
+def _as_scanned(source: str) -> str:
+    """The characters Go's ``text/scanner`` hands the lexer: a byte-order mark at the start
+    is skipped, and each byte that is not UTF-8 (held here as a surrogate) is U+FFFD."""
+    source = source.removeprefix("\ufeff")
+    if any("\udc80" <= ch <= "\udcff" for ch in source):
+        source = "".join("\ufffd" if "\udc80" <= ch <= "\udcff" else ch for ch in source)
+    return source
+
+
 class _Word:
     def __init__(self, lexer: Lexer, source: str, env: Mapping[str, str]) -> None:
         self.lx = lexer
-        self.src = source
+        self.src = _as_scanned(source)
         self.pos = 0
         self.env = env
         self.raw_escapes = lexer.raw_escapes
@@ -189,13 +198,15 @@ class _Word:
         out: list[str] = []
         while self.peek() != _EOF:
             ch = self.peek()
-            if not out and ch.isdigit():
-                while self.peek() != _EOF and self.peek().isdigit():
+            # unicode.IsDigit is a decimal digit (Nd: isdecimal), not any digit (isdigit
+            # takes "²"); unicode.IsLetter is isalpha
+            if not out and ch.isdecimal():
+                while self.peek() != _EOF and self.peek().isdecimal():
                     out.append(self.next())
                 return "".join(out)
             if not out and ch in _SPECIAL_PARAMS:
                 return self.next()
-            if not (ch.isalpha() or ch.isdigit() or ch == "_"):
+            if not (ch.isalpha() or ch.isdecimal() or ch == "_"):
                 break
             out.append(self.next())
         return "".join(out)
