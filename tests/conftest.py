@@ -14,7 +14,7 @@ from tests.notarysim.server import SimServer, TLSFiles, make_tls, serving
 from tests.registrysim import RegistrySim, connect_proxy, image
 from tests.registrysim import serving as registry_serving
 from tests.stack.catalog import Catalog, publish_catalog
-from tests.stack.publisher import Publisher
+from tests.stack.publisher import Published, Publisher
 from tests.stack.services import Stack, StackError, running_stack
 from trustbuild._internal.notary.client import TrustClient
 from trustbuild._internal.notary.transport import Transport, TransportConfig
@@ -41,6 +41,20 @@ def publisher(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Publish
 @pytest.fixture(scope="session")
 def catalog(publisher: Publisher) -> Catalog:
     return publish_catalog(publisher)
+
+
+@dataclass(frozen=True)
+class GoodAndBad:
+    """``tb/xgood:1`` signed (targets), ``tb/xbad:1`` pushed without trust data."""
+
+    good: Published
+    bad: Published
+
+
+@pytest.fixture(scope="session")
+def good_and_bad(publisher: Publisher) -> GoodAndBad:
+    return GoodAndBad(publisher.sign_legacy("tb/xgood", "1"),
+                      publisher.push_unsigned("tb/xbad", "1"))
 
 
 @pytest.fixture()

@@ -9,57 +9,34 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.stack.observe import OUT_TAG, Observed, forget_images, log_size, manifest_requests
-from tests.stack.publisher import Published, Publisher
-from tests.stack.services import DOCKER_CLI, Stack, run
-from trustbuild._internal.dockerfile import BuildOptions, analyse
-from trustbuild._internal.dockerfile.readers import reader_named
-from trustbuild.errors import DockerfileError
+from tests.conftest import GoodAndBad
+from tests.stack.observe import (
+    Observed,
+    forget_images,
+    listed_by_trustbuild,
+    log_size,
+    manifest_requests,
+    observe_build,
+)
+from tests.stack.publisher import Publisher
+from tests.stack.services import DOCKER_CLI, Stack
 
 pytestmark = pytest.mark.stack
 
 
-@dataclass(frozen=True)
-class Images:
-    good: Published
-    bad: Published
-
-
-@pytest.fixture(scope="module")
-def images(publisher: Publisher) -> Images:
-    return Images(publisher.sign_legacy("tb/xgood", "1"), publisher.push_unsigned("tb/xbad", "1"))
-
-
 def observe(stack: Stack, env: Mapping[str, str], dockerfile: str, *, buildkit: bool,
             args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None) -> Observed:
-    env = {**env, "DOCKER_BUILDKIT": "1" if buildkit else "0", "DOCKER_CONTENT_TRUST": "0",
-           **(extra_env or {})}
-    forget_images(stack, env)
-    with tempfile.TemporaryDirectory(prefix="tbreview-") as ctx:
-        Path(ctx, "Dockerfile").write_bytes(
-            dockerfile.replace("REG", stack.registry).encode("utf-8"))
-        start = log_size(stack)
-        result = run([DOCKER_CLI, "build", "--no-cache", "-t", OUT_TAG, *args, ctx], env,
-                     check=False, timeout=180)
-    tags, digests = manifest_requests(stack, start)
-    return Observed(result.returncode, result.stdout + result.stderr, frozenset(tags),
-                    frozenset(digests))
+    return observe_build(stack, env, dockerfile, buildkit=buildkit, args=args, timeout=180,
+                         extra_env=extra_env)
 
 
 def listed(stack: Stack, dockerfile: str, rules: str, **options: object) -> set[str] | None:
-    try:
-        analysis = analyse(dockerfile.replace("REG", stack.registry),
-                           BuildOptions(reader=reader_named(rules), **options))  # type: ignore
-    except DockerfileError:
-        return None
-    return {str(p.reference) for p in analysis.pulls}
+    return listed_by_trustbuild(stack, dockerfile, rules, **options)
 
 
 def trustbuild(stack: Stack, config: Path, ctx: Path, dockerfile: str, argv: Sequence[str], *,
@@ -111,28 +88,28 @@ CASES = [
 ]
 
 
-def fetched_of_ours(observed: Observed, images: Images) -> set[str]:
+def fetched_of_ours(observed: Observed, images: GoodAndBad) -> set[str]:
     return {t for t in observed.tags if t in (images.good.ref, images.bad.ref)}
 
 
 @pytest.mark.parametrize(("dockerfile", "buildkit"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_what_the_builder_fetches_is_listed_or_the_file_refused(
-        stack: Stack, publisher: Publisher, images: Images, dockerfile: str,
+        stack: Stack, publisher: Publisher, good_and_bad: GoodAndBad, dockerfile: str,
         buildkit: bool) -> None:
     observed = observe(stack, publisher.env, dockerfile, buildkit=buildkit)
     rules = "buildkit-0.8" if buildkit else "classic"
     got = listed(stack, dockerfile, rules)
     detail = (f"build exit {observed.code}; fetched {sorted(observed.tags)}; trustbuild "
               f"({rules}) listed {got}\n{observed.output[-800:]}")
-    assert images.bad.ref in observed.tags, detail  # the case still reaches the builder
-    assert got is None or fetched_of_ours(observed, images) <= got, detail
+    assert good_and_bad.bad.ref in observed.tags, detail  # the case still reaches the builder
+    assert got is None or fetched_of_ours(observed, good_and_bad) <= got, detail
 
 
 @pytest.mark.parametrize("case", ["flagword-S-mount-bk", "ideographic-space-continuation-bk",
                                   "escape-nbsp-bk"])
 def test_trustbuild_build_stops_before_docker(stack: Stack, publisher: Publisher,
-                                              images: Images, consumer_config: Path,
+                                              good_and_bad: GoodAndBad, consumer_config: Path,
                                               tmp_path: Path, case: str) -> None:
     dockerfile = dict((c[0], c[1]) for c in CASES)[case]
     forget_images(stack, publisher.env)
@@ -142,7 +119,7 @@ def test_trustbuild_build_stops_before_docker(stack: Stack, publisher: Publisher
     tags, _ = manifest_requests(stack, start)
     detail = f"exit {result.returncode}; fetched {sorted(tags)}\n{result.stderr[-1500:]}"
     assert result.returncode in (3, 4), detail  # refused, or no trust data for xbad
-    assert images.bad.ref not in tags, detail
+    assert good_and_bad.bad.ref not in tags, detail
 
 
 CLASSIC_PASSWD = ("FROM REG/tb/xgood:1\nRUN echo 'x\u00c5:x:0:0::/:/bin/sh' >> /etc/passwd && "
@@ -151,7 +128,7 @@ CLASSIC_PASSWD = ("FROM REG/tb/xgood:1\nRUN echo 'x\u00c5:x:0:0::/:/bin/sh' >> /
 
 
 def test_classic_byte_split_flag_is_refused(stack: Stack, publisher: Publisher,
-                                            images: Images, consumer_config: Path,
+                                            good_and_bad: GoodAndBad, consumer_config: Path,
                                             tmp_path: Path) -> None:
     """Classic builder: with a user named so that --chown resolves, docker alone builds on
     tb/xbad; trustbuild refuses the flag."""

@@ -13,9 +13,13 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.cli import entry_point
 from tests.stack.services import DOCKER_CLI, Stack, run
+from trustbuild._internal.dockerfile import BuildOptions, analyse
+from trustbuild._internal.dockerfile.readers import reader_named
+from trustbuild.errors import DockerfileError
 
 _MANIFEST = re.compile(r'"(?:GET|HEAD) /v2/(\S+?)/manifests/(\S+) HTTP')
 OUT_TAG = "tbobserved:latest"
@@ -64,10 +68,12 @@ def forget_images(stack: Stack, env: Mapping[str, str]) -> None:
 
 def observe_build(stack: Stack, env: Mapping[str, str], dockerfile: str, *, buildkit: bool,
                   args: Sequence[str] = (), docker: str = DOCKER_CLI,
-                  timeout: float = 300) -> Observed:
+                  timeout: float = 300, extra_env: Mapping[str, str] | None = None
+                  ) -> Observed:
     """Build *dockerfile* (``REG`` stands for the stack's registry) with ``--no-cache`` and
     return what the registry served for it."""
-    env = {**env, "DOCKER_BUILDKIT": "1" if buildkit else "0", "DOCKER_CONTENT_TRUST": "0"}
+    env = {**env, "DOCKER_BUILDKIT": "1" if buildkit else "0", "DOCKER_CONTENT_TRUST": "0",
+           **(extra_env or {})}
     forget_images(stack, env)
     with tempfile.TemporaryDirectory(prefix="tbobserve-") as ctx:
         Path(ctx, "Dockerfile").write_text(dockerfile.replace("REG", stack.registry),
@@ -99,3 +105,15 @@ def run_trustbuild(stack: Stack, config: Path, ctx: Path, dockerfile: str, args:
     return subprocess.run([*program, *args, str(ctx)], env=env,
                           cwd=ctx.parent, capture_output=True, text=True, timeout=600,
                           check=False)
+
+
+def listed_by_trustbuild(stack: Stack, dockerfile: str, rules: str,
+                         **options: Any) -> set[str] | None:
+    """What trustbuild's front end lists for *dockerfile* read by *rules*; None when it
+    refuses the file."""
+    try:
+        analysis = analyse(dockerfile.replace("REG", stack.registry),
+                           BuildOptions(reader=reader_named(rules), **options))
+    except DockerfileError:
+        return None
+    return {str(p.reference) for p in analysis.pulls}

@@ -7,14 +7,42 @@ from dataclasses import dataclass
 
 from trustbuild.errors import DockerfileError
 
-_KNOWN_OS = frozenset({"linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris",
-                       "illumos", "aix", "android", "ios", "plan9", "dragonfly", "js", "wasip1"})
-_ARCH_ALIASES = {
-    "x86_64": ("amd64", ""), "x86-64": ("amd64", ""), "amd64": ("amd64", ""),
-    "aarch64": ("arm64", ""), "arm64": ("arm64", ""),
-    "armhf": ("arm", "v7"), "armel": ("arm", "v6"),
-    "i386": ("386", ""), "i686": ("386", ""), "386": ("386", ""),
-}
+# containerd's platforms package (isKnownOS, isKnownArch), which BuildKit parses with.
+_KNOWN_OS = frozenset({"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos",
+                       "ios", "js", "linux", "nacl", "netbsd", "openbsd", "plan9", "solaris",
+                       "windows", "zos"})
+_KNOWN_ARCH = frozenset({
+    "386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "ppc64", "ppc64le",
+    "loong64", "mips", "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc",
+    "riscv", "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm"})
+_HOST_MACHINES = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}
+
+
+def normalize_arch(arch: str, variant: str) -> tuple[str, str]:
+    """containerd's ``normalizeArch``, as ``platforms.Normalize`` applies it (measured on
+    dockerd 20.10's BuildKit: ``linux/arm`` is ``v7``, ``linux/arm64/v8`` and
+    ``linux/amd64/v1`` have no variant)."""
+    arch, variant = arch.lower(), variant.lower()
+    if arch == "i386":
+        return "386", ""
+    if arch in ("x86_64", "x86-64", "amd64"):
+        return "amd64", "" if variant == "v1" else variant
+    if arch in ("aarch64", "arm64"):
+        return "arm64", "" if variant in ("8", "v8") else variant
+    if arch == "armhf":
+        return "arm", "v7"
+    if arch == "armel":
+        return "arm", "v6"
+    if arch == "arm" and variant in ("", "7"):
+        return "arm", "v7"
+    if arch == "arm" and variant in ("5", "6", "8"):
+        return "arm", "v" + variant
+    return arch, variant
+
+
+def _normalize_os(name: str) -> str:
+    name = name.lower()
+    return "darwin" if name == "macos" else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,25 +57,28 @@ class Platform:
 
 def host_platform() -> Platform:
     machine = os.uname().machine.lower()  # platform.machine(), without importing platform
-    arch, variant = _ARCH_ALIASES.get(machine, (machine, ""))
+    arch, variant = normalize_arch(_HOST_MACHINES.get(machine, machine), "")
     return Platform("linux", arch, variant)
 
 
 def parse_platform(text: str, line: int = 0) -> Platform:
-    """containerd's ``platforms.Parse``, normalizing the common arch aliases."""
-    parts = text.lower().split("/")
+    """containerd's ``platforms.Parse`` followed by ``platforms.Normalize``, as BuildKit
+    reads ``--platform`` and ``FROM --platform``."""
+    parts = text.split("/")
     if not text or any(not p for p in parts) or len(parts) > 3:
         raise DockerfileError(f"invalid platform {text!r}: expected os/arch[/variant]", line)
     if len(parts) == 1:
-        if parts[0] in _KNOWN_OS:
+        name = _normalize_os(parts[0])
+        if name in _KNOWN_OS:
             host = host_platform()
-            return Platform(parts[0], host.arch, host.variant)
-        arch, variant = _ARCH_ALIASES.get(parts[0], (parts[0], ""))
+            return Platform(name, host.arch, host.variant)
+        arch, variant = normalize_arch(parts[0], "")
+        if arch not in _KNOWN_ARCH:
+            raise DockerfileError(f"invalid platform {text!r}: unknown operating system or "
+                                  "architecture", line)
         return Platform("linux", arch, variant)
-    arch, variant = _ARCH_ALIASES.get(parts[1], (parts[1], ""))
-    if len(parts) == 3:
-        variant = parts[2]
-    return Platform(parts[0], arch, variant)
+    arch, variant = normalize_arch(parts[1], parts[2] if len(parts) == 3 else "")
+    return Platform(_normalize_os(parts[0]), arch, variant)
 
 
 def builtin_args(build: Platform, target: Platform, target_stage: str) -> dict[str, str]:

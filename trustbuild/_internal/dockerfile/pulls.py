@@ -140,6 +140,12 @@ def analyse(text: str, options: BuildOptions | None = None, *,
     a file the reader rejects, or one whose readers disagree about what is pulled."""
     options = options or BuildOptions()
     with reading_dockerfile(path):
+        if "BUILDKIT_DISABLE_FILEOP" in options.build_args:
+            # BuildKit before 0.11 then copies with a helper image of its own
+            # (docker/dockerfile-copy), which no Dockerfile line names
+            raise DockerfileError("--build-arg BUILDKIT_DISABLE_FILEOP is refused: it makes "
+                                  "BuildKit before 0.11 pull its own copy helper image "
+                                  "(docker/dockerfile-copy), which trustbuild cannot verify")
         outcomes = [outcome for outer in options.rule_sets()
                     for outcome in _read_under(text, options, outer)]
         return _agreed(outcomes)
@@ -461,12 +467,17 @@ class _Conversion:
             # The classic builder expands a whole ARG line against the args before it.
             before = dict(env) if self.rules.arg_line_at_once else env
             for decl in decls:
-                if decl.key in build_args:
-                    env[decl.key] = build_args[decl.key]
+                # the classic builder expands the key as a word too (ArgCommand.Expand)
+                key = (self._expand_meta(decl.key, before, line)
+                       if self.rules.arg_keys_expanded else decl.key)
+                if key in build_args:
+                    env[key] = build_args[key]
                 elif decl.value is not None:
-                    env[decl.key] = self._expand_meta(decl.value, before, line)
+                    env[key] = self._expand_meta(decl.value, before, line)
                 elif self.rules.bare_global_args_empty:
-                    env[decl.key] = ""
+                    env[key] = ""
+                elif self.rules.bare_global_args_unset:
+                    env.pop(key, None)  # AddMetaArg(key, nil) replaces an earlier value
         return env
 
     def _expand_meta(self, word: str, env: Mapping[str, str], line: int) -> str:

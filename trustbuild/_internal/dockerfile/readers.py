@@ -69,6 +69,8 @@ class Rules:
     builtin_platform_args: bool = True
     proxy_args: bool = False  # HTTP_PROXY & co. usable without ARG
     arg_line_at_once: bool = False  # `ARG A=1 B=$A`: the line expands before it is declared
+    arg_keys_expanded: bool = False  # `ARG ${K}=v`, `ARG "K"=v`: the key is a word too
+    bare_global_args_unset: bool = False  # `ARG T=1` then `ARG T`: T is unset again
     stage_names_fold_case: bool = False  # `FROM Build` names stage `build`
     first_duplicate_target: bool = False  # --target picks the first stage of that name
     prunes_unreachable: bool = True  # only stages the target needs are built
@@ -88,7 +90,8 @@ BUILDKIT_0_8 = Rules(
 CLASSIC = replace(
     BUILDKIT_0_8, family=Family.CLASSIC, label="classic", meta_arg_errors_blank=False,
     builtin_platform_args=False, bare_global_args_empty=False, proxy_args=True,
-    arg_line_at_once=True, stage_names_fold_case=True, first_duplicate_target=True,
+    arg_line_at_once=True, arg_keys_expanded=True, bare_global_args_unset=True,
+    stage_names_fold_case=True, first_duplicate_target=True,
     prunes_unreachable=False, unknown_from_is_image=True, copy_from_later_stage=False)
 # The rules measured for BuildKit 0.8 whose first changed version is not documented: a
 # frontend between 1.2 and the current one is read both ways.

@@ -3,8 +3,10 @@
 Notary verifies a signature by decoding ``signed`` into a generic map (every number a float64)
 and re-encoding it canonically: keys sorted by UTF-8 bytes, no whitespace, only ``"`` and ``\\``
 escaped (every other character written raw), integral numbers as integers, anything else an
-error.  Parsing here is stricter than Go's: duplicate keys, or keys equal but for case (which
-Go's case-insensitive struct decoding would let shadow each other), are rejected.
+error.  Parsing here is stricter than Go's: duplicate keys are rejected, and so are keys equal
+but for case where one is a metadata field name (Go's case-insensitive struct decoding would
+let them shadow each other).  Map keys such as tag names are Go map keys, compared exactly:
+``v1`` and ``V1`` are two tags.
 """
 
 from __future__ import annotations
@@ -22,14 +24,29 @@ _EXACT_FLOAT_LIMIT = 2**53
 # stops at 10000, Python's recursion limit is about 1000 frames.
 MAX_DEPTH = 100
 
+# The field names of notary's metadata structs (tuf/data), which Go matches ignoring case.
+FIELD_NAMES = frozenset({
+    "signed", "signatures", "_type", "version", "expires", "keys", "roles", "threshold",
+    "keyids", "targets", "meta", "hashes", "length", "consistent_snapshot", "delegations",
+    "name", "paths", "path_hash_prefixes", "sig", "method", "keytype", "keyval", "public",
+    "private", "custom", "keyid", "sha256", "sha512"})
+
+
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    if len({key.casefold() for key, _ in pairs}) != len(pairs):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
-            if key.casefold() in seen:
-                raise CanonicalJSONError(f"duplicate key {key!r} (keys must differ beyond case)")
-            seen.add(key.casefold())
-    return dict(pairs)
+            if key in seen:
+                raise CanonicalJSONError(f"duplicate key {key!r}")
+            seen.add(key)
+    folded: dict[str, str] = {}
+    for key in obj:
+        fold = key.casefold()
+        if fold in FIELD_NAMES and folded.setdefault(fold, key) != key:
+            raise CanonicalJSONError(f"duplicate key {key!r} (field names must differ beyond "
+                                     f"case: {folded[fold]!r})")
+    return obj
 
 
 def _reject_constant(name: str) -> Any:

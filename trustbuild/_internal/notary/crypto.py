@@ -52,15 +52,15 @@ class KeyMaterial:
 def read_key(keytype: str, public_b64: str) -> KeyMaterial:
     """The key of a metadata key entry; :class:`MetadataError` when it is unreadable, weak or
     not of its type."""
-    data = base64.b64decode(public_b64)
     try:
-        key, certs = _decode(keytype, data)
-    except (ValueError, UnsupportedAlgorithm) as exc:
+        key, certs = _decode(keytype, base64.b64decode(public_b64))
+        # reading a certificate's extensions and signature algorithm parses more of it
+        info = _certificate_info(certs) if certs else None
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
         raise MetadataError(f"cannot read {keytype} key: {exc}") from None
     spki = key.public_bytes(serialization.Encoding.DER,
                             serialization.PublicFormat.SubjectPublicKeyInfo)
-    return KeyMaterial(key, certs, base64.b64encode(spki).decode(),
-                       _certificate_info(certs) if certs else None)
+    return KeyMaterial(key, certs, base64.b64encode(spki).decode(), info)
 
 
 def _decode(keytype: str, data: bytes) -> tuple[PublicKeyObject, tuple[x509.Certificate, ...]]:

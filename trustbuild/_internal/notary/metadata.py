@@ -34,7 +34,8 @@ ROLE_TYPES = {"root": "Root", "targets": "Targets", "snapshot": "Snapshot",
 HASH_SIZES = {"sha256": 32, "sha512": 64}
 _DELEGATION_NAME = re.compile(r"targets/[-a-z0-9_/]+\Z")
 _EXPIRES = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z")
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z",
+    re.ASCII)  # Go's time.Parse takes ASCII digits only
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,6 +379,16 @@ class TrustedRepository:
             role = self.role(role_name)
             if role is not None and tag in role.targets:
                 return _signed_target(tag, role.targets[tag], role_name)
+            if role is not None and role_name == RELEASES:
+                # notary walks a role's delegations too: docker finds the tag in a child of
+                # targets/releases first, and refuses it rather than look in targets
+                below = self.other_signers(tag, under=role)
+                if below:
+                    raise NoTrustData(
+                        f"No trust data for {tag}: it is signed by {', '.join(below)} below "
+                        f"{RELEASES} (not by {RELEASES} itself), which docker refuses before "
+                        "it looks in targets", gun=self.gun, server=self.server,
+                        reason=Reason.SIGNED_BY_OTHER_ROLE, signed_by=below)
         others = self.other_signers(tag)
         if others:
             raise NoTrustData(f"No trust data for {tag}: it is signed only by "
@@ -387,12 +397,12 @@ class TrustedRepository:
                               reason=Reason.SIGNED_BY_OTHER_ROLE, signed_by=others)
         raise NoTrustData(f"No trust data for {tag}", gun=self.gun, server=self.server)
 
-    def other_signers(self, tag: str) -> tuple[str, ...]:
+    def other_signers(self, tag: str, under: Targets | None = None) -> tuple[str, ...]:
         """The delegations other than the accepted roles that sign *tag* (within their
-        paths), for messages only: nothing they sign is trusted.  A delegation that cannot
-        be read is left out."""
+        paths), below *under* (default: targets): nothing they sign is trusted.  A
+        delegation that cannot be read is left out."""
         found: list[str] = []
-        queue = [d.name for d in self._require(self.targets).delegations]
+        queue = [d.name for d in (under or self._require(self.targets)).delegations]
         seen: set[str] = set()
         while queue and len(seen) < 256:
             name = queue.pop(0)
@@ -423,12 +433,13 @@ class TrustedRepository:
         """Every tag as a lookup would answer it."""
         seen: set[str] = set()
         for role_name in ACCEPTED_ROLES:
-            role = self.role(role_name) if self._paths_if_delegated(role_name) else None
+            paths = self._paths_if_delegated(role_name)
+            role = self.role(role_name) if paths else None
             if role is None:
                 continue
             for tag in sorted(role.targets):
-                if tag not in seen:
-                    seen.add(tag)
+                if tag not in seen and any(tag.startswith(p) for p in paths):
+                    seen.add(tag)  # (a tag outside the role's paths is not its to sign)
                     yield self.lookup(tag)
 
     def signed_key_ids(self, role_name: str) -> set[str]:
