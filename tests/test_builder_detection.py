@@ -162,6 +162,24 @@ def test_a_builder_alias_decides_which_plugin_builds(tmp_path: Path) -> None:
     assert len(unknown.reader.rule_sets()) == 2 and "kaniko-shim" in unknown.reason
 
 
+@pytest.mark.parametrize("setting", [{}, {"DOCKER_BUILDKIT": "0"}, {"DOCKER_BUILDKIT": "1"}])
+def test_before_23_a_builder_alias_wins_over_docker_buildkit(tmp_path: Path,
+                                                              setting: dict[str, str]) -> None:
+    """docker 20.10's processAliases rewrites `docker build` to `docker buildx build` before
+    DOCKER_BUILDKIT is looked at: the buildx builder reads the file (a `# syntax=` line
+    included), not the classic builder."""
+    docker = fake_docker(tmp_path, "20.10.24", "20.10.24", INSPECT)
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text('{"aliases": {"builder": "buildx"}}')
+    choice = detect_reader(docker, {"DOCKER_CONFIG": str(config), **setting}, buildx=False)
+    assert choice.reader.kind is Kind.BUILDX and choice.reader.rule_sets() == (CURRENT,)
+    assert "aliases.builder" in choice.reason
+    (config / "config.json").write_text('{"aliases": {"builder": "other"}}')
+    other = detect_reader(docker, {"DOCKER_CONFIG": str(config), **setting}, buildx=False)
+    assert len(other.reader.rule_sets()) == 2 and "'other'" in other.reason
+
+
 def test_an_empty_docker_buildkit_is_unset_and_overridden_where_needed(tmp_path: Path) -> None:
     """docker 20.10 reads DOCKER_BUILDKIT="" as unset (a daemon configured for BuildKit
     would then build with it): trustbuild checks for the classic builder and hands docker

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.stack.services import DOCKER_CLI, ensure_packages
-from trustbuild._internal.docker_args import is_remote_context, parse
+from trustbuild._internal.cli.base import VERBOSE
+from trustbuild._internal.docker_args import (
+    build_args_from,
+    is_remote_context,
+    parse,
+    platforms_or_default,
+)
 from trustbuild.errors import UsageError
 
 
@@ -106,7 +112,22 @@ def test_rewriting_replaces_only_the_file_and_given_build_args() -> None:
                  "K=V", "--", "ctx"])
     assert cmd.rewritten("/tmp/pinned/a", {"BUILDKIT_SYNTAX": "x@sha256:1"}) == [
         "--file", "/tmp/pinned/a", "--build-arg", "BUILDKIT_SYNTAX=x@sha256:1",
-        "-t", "n", "--build-arg", "K=V", "--", "ctx"]
+        "--tag=n", "--build-arg=K=V", "ctx"]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    # `-vt WORD`: -v is trustbuild's, -t docker's; WORD is the tag's value, never a word of
+    # its own that docker would read as a flag (here a second --file)
+    (["-vt", "--file=evil.Dockerfile", "ctx"], ["--tag=--file=evil.Dockerfile", "ctx"]),
+    (["-vq", "ctx"], ["--quiet", "ctx"]),
+    (["-qv", "-t", "n", "ctx"], ["--quiet", "--tag=n", "ctx"]),
+    (["-vtname", "--target=x", "ctx"], ["--tag=name", "--target=x", "ctx"]),
+    (["--pull=false", "--", "-ctx"], ["--pull=false", "--", "-ctx"]),
+])
+def test_rewriting_writes_each_docker_flag_from_what_was_read(argv: list[str],
+                                                             expected: list[str]) -> None:
+    cmd = parse(argv, [VERBOSE])
+    assert cmd.rewritten("/p/D") == ["--file", "/p/D", *expected]
 
 
 @pytest.mark.parametrize(("context", "remote"), [
@@ -115,3 +136,19 @@ def test_rewriting_replaces_only_the_file_and_given_build_args() -> None:
     ("/abs/path", False)])
 def test_remote_contexts(context: str, remote: bool) -> None:
     assert is_remote_context(context) == remote
+
+
+def test_a_bare_build_arg_unset_in_the_environment_takes_the_last_word() -> None:
+    # docker keeps the last --build-arg of a key: a bare one without a value in the
+    # environment leaves the ARG's default, whatever an earlier word said
+    assert build_args_from(["A=x", "A"], {}) == {}
+    assert build_args_from(["A=x", "A"], {"A": "env"}) == {"A": "env"}
+    assert build_args_from(["A", "A=y"], {}) == {"A": "y"}
+
+
+def test_an_empty_platform_flag_is_given_and_means_native() -> None:
+    env = {"DOCKER_DEFAULT_PLATFORM": "linux/arm64"}
+    assert platforms_or_default([], env) == ("linux/arm64",)
+    assert platforms_or_default([""], env) == ()
+    assert platforms_or_default(["linux/amd64,linux/arm/v7"], env) == (
+        "linux/amd64", "linux/arm/v7")

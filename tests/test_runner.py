@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from trustbuild._internal.runner import (
+    build_guard,
     docker_env,
     parse_bool,
     pinned_copy,
@@ -122,3 +123,16 @@ def test_the_docker_command_line_is_logged_without_secrets() -> None:
     for secret in ("s3cr3t", "id=x", "bob", ":pw@", "u:p@"):
         assert secret not in shown, shown
     assert "NPM_TOKEN=***" in shown and "--build-arg=A=***" in shown and "-t app" in shown
+
+
+def test_a_signal_while_docker_starts_is_forwarded_once_it_runs() -> None:
+    """Between starting docker and knowing its process, a signal must not stop trustbuild
+    alone (leaving docker running): it is held and then forwarded."""
+    with build_guard() as signals:
+        def start() -> subprocess.Popen[bytes]:
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+            signals._handle(signal.SIGTERM, None)  # as if it arrived right now
+            return child
+
+        child = signals.launch(start)
+        assert child.wait(timeout=10) == -signal.SIGTERM

@@ -30,7 +30,6 @@ from trustbuild._internal.builder_detection import detect_reader
 from trustbuild._internal.docker_args import (
     BuildCommand,
     build_args_from,
-    platforms_from,
     platforms_or_default,
     refuse_unsupported,
 )
@@ -411,7 +410,7 @@ def request_from(cmd: BuildCommand, env: Mapping[str, str]) -> BuildRequest:
     return BuildRequest(cmd.context or ".", cmd.file,
                         with_proxy_build_args(build_args_from(cmd.values("build-arg"), env),
                                               env), cmd.last("target"),
-                        platforms_or_default(platforms_from(cmd.values("platform")), env))
+                        platforms_or_default(cmd.values("platform"), env))
 
 
 def build(argv: Sequence[str], *, docker: str | None = None, buildx: bool = False,

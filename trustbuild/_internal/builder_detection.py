@@ -75,6 +75,18 @@ def _detect(docker: str, env: Mapping[str, str], *, buildx: bool,
     value = env.get("DOCKER_BUILDKIT", "")
     client, server = _versions(docker, env)
     major = _major(client)
+    alias = _builder_alias(env)
+    if alias is not None and (major is None or major < 23):
+        # Before 23 the CLI's processAliases rewrites `docker build` to the alias's plugin
+        # before anything else, DOCKER_BUILDKIT=0 included (23+ checks that first).
+        why = (f"docker CLI {_said(client)} hands `docker build` to {alias!r} "
+               "(config.json aliases.builder), whatever DOCKER_BUILDKIT says")
+        if alias != "buildx":
+            return ReaderChoice(Reader(Kind.RULES, "unknown"),
+                                f"{why}: a plugin trustbuild does not know, so every "
+                                "BuildKit's rules")
+        return _buildx_choice(docker, env, why,
+                              builder_name or env.get("BUILDX_BUILDER") or None)
     if value and not parse_bool(value, "DOCKER_BUILDKIT"):
         return ReaderChoice(Reader(Kind.CLASSIC, server), f"DOCKER_BUILDKIT={value} in the "
                             f"environment; daemon {_said(server)}")

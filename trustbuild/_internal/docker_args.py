@@ -106,23 +106,27 @@ class BuildCommand:
         return self.has("quiet")
 
     def rewritten(self, file: str, build_args: dict[str, str] | None = None) -> list[str]:
-        """The docker command line: every ``-f`` replaced by ``--file <file>``, the given build
-        args set (replacing the user's values for those keys), trustbuild's own flags left
-        out; nothing else moves."""
+        """The docker command line: ``--file <file>``, the given build args (replacing the
+        user's values for those keys), then docker's other flags in their order, each
+        written out in its long ``--name=value`` form, and the context.  Each flag is
+        written from what the parser read, never from the words it came in: a word that
+        held one of trustbuild's flags and a docker flag (``-vt NAME``) cannot leave a word
+        behind that docker would read as something else."""
         build_args = build_args or {}
 
-        def dropped(flag: Flag) -> bool:
+        def kept(flag: Flag) -> bool:
             if flag.own or flag.name == "file":
-                return True
-            return flag.name == "build-arg" and (flag.value or "").partition("=")[0] \
-                in build_args
+                return False
+            return not (flag.name == "build-arg"
+                        and (flag.value or "").partition("=")[0] in build_args)
 
-        drop = {i for f in self.flags if dropped(f) for i in range(f.start, f.stop)}
-        kept = [w for i, w in enumerate(self.argv) if i not in drop]
-        added = ["--file", file]
+        words = ["--file", file]
         for key, value in build_args.items():
-            added += ["--build-arg", f"{key}={value}"]
-        return [*added, *kept]
+            words += ["--build-arg", f"{key}={value}"]
+        words += [f"--{f.name}" if f.value is None else f"--{f.name}={f.value}"
+                  for f in self.flags if kept(f)]
+        context = self.context or "."
+        return [*words, *(["--"] if context.startswith("-") else []), context]
 
 
 def _truthy(value: str | None) -> bool:
@@ -255,6 +259,8 @@ def build_args_from(pairs: Sequence[str], env: Mapping[str, str]) -> dict[str, s
             args[key] = value
         elif key in env:
             args[key] = env[key]
+        else:  # docker keeps the last word for a key: a bare one unset in the environment
+            args.pop(key, None)  # gives it no value, so the ARG's default applies
     return args
 
 
@@ -263,12 +269,13 @@ def platforms_from(values: Sequence[str]) -> list[str]:
     return [p.strip() for value in values for p in value.split(",") if p.strip()]
 
 
-def platforms_or_default(platforms: Sequence[str], env: Mapping[str, str] | None
+def platforms_or_default(given: Sequence[str], env: Mapping[str, str] | None
                          ) -> tuple[str, ...]:
-    """*platforms*, else docker's default for ``--platform``: ``DOCKER_DEFAULT_PLATFORM``
-    (which the docker CLI reads, so the build pulls for it)."""
-    if platforms:
-        return tuple(platforms)
+    """The platforms of the ``--platform`` values *given* (``--platform=""`` is given, and
+    means the native platform); when none is given, docker's default for the flag:
+    ``DOCKER_DEFAULT_PLATFORM``, which the docker CLI reads."""
+    if given:
+        return tuple(platforms_from(given))
     env = os.environ if env is None else env
     return tuple(platforms_from([env.get("DOCKER_DEFAULT_PLATFORM", "")]))
 

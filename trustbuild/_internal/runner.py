@@ -18,7 +18,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -62,6 +62,22 @@ class _Signals:
     def __init__(self) -> None:
         self.child: subprocess.Popen[bytes] | None = None
         self._previous: dict[int, object] = {}
+        self._launching = False
+        self._pending: int | None = None
+
+    def launch(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        """Start docker; a signal that arrives while it starts is held and then forwarded
+        to it, so docker is never left running without trustbuild."""
+        self._launching = True
+        try:
+            child = start()
+        finally:
+            self._launching = False
+        self.child = child
+        if self._pending is not None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(self._pending)
+        return child
 
     def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():
@@ -74,6 +90,9 @@ class _Signals:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._launching and self.child is None:
+            self._pending = signum
+            return
         if self.child is None or self.child.poll() is not None:
             raise Interrupted(signum)
         with contextlib.suppress(ProcessLookupError):
@@ -117,13 +136,14 @@ def run_docker(argv: Sequence[str], env: Mapping[str, str], *, stdin_consumed: b
     """Run docker with its output streaming through; its exit status (128 + N when a signal
     N ended it).  With *signals*, the forwarded signals reach it."""
     log.info("running %s", " ".join(shown_argv(argv)))
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(list(argv), env=dict(env),
+                                stdin=subprocess.DEVNULL if stdin_consumed else None)
+
     try:
-        child = subprocess.Popen(list(argv), env=dict(env),
-                                 stdin=subprocess.DEVNULL if stdin_consumed else None)
+        child = signals.launch(start) if signals is not None else start()
     except OSError as exc:
         raise ExecutionError(f"cannot run docker ({argv[0]}): {exc.strerror or exc}") from None
-    if signals is not None:
-        signals.child = child
     try:
         code = child.wait()
     finally:
