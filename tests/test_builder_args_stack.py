@@ -35,12 +35,15 @@ def test_classic_unsets_a_global_arg_declared_again_bare() -> None:
     assert refs(text, CL, build_args={"T": "good"}) == ["reg.example/xgood:1"]
 
 
-@pytest.mark.parametrize(("platform", "variant"), [
-    ("linux/arm", "v7"), ("linux/arm/7", "v7"), ("linux/armhf", "v7"), ("linux/arm64/v8", ""),
-    ("linux/arm64/8", ""), ("linux/amd64/v1", ""), ("linux/amd64/V2", "v2")])
-def test_target_variant_is_containerds_normalised_one(platform: str, variant: str) -> None:
+@pytest.mark.parametrize(("platform", "bk08", "current"), [
+    ("linux/arm", "v7", ""), ("linux/arm/7", "v7", "v7"), ("linux/armhf", "v7", ""),
+    ("linux/arm64/v8", "", "v8"), ("linux/arm64/8", "", "v8"), ("linux/arm64", "", ""),
+    ("linux/amd64/v1", "", ""), ("linux/amd64/V2", "v2", "v2")])
+def test_target_variant_is_containerds(platform: str, bk08: str, current: str) -> None:
+    # BuildKit 0.8: Parse then Normalize (measured on dockerd 20.10); current BuildKit:
+    # today's Parse alone (the recorded corpus resolves linux/arm64/v8 as such)
     text = "FROM reg.example/img:v-${TARGETVARIANT:-none}\n"
-    for reader in (BK08, BK):
+    for reader, variant in ((BK08, bk08), (BK, current)):
         assert refs(text, reader, platforms=[platform]) == [
             f"reg.example/img:v-{variant or 'none'}"]
 

@@ -61,9 +61,11 @@ def host_platform() -> Platform:
     return Platform("linux", arch, variant)
 
 
-def parse_platform(text: str, line: int = 0) -> Platform:
-    """containerd's ``platforms.Parse`` followed by ``platforms.Normalize``, as BuildKit
-    reads ``--platform`` and ``FROM --platform``."""
+def parse_platform(text: str, line: int = 0, *, normalized: bool = True) -> Platform:
+    """A ``--platform`` value as BuildKit reads it.  *normalized*: containerd's ``Parse``
+    then ``Normalize`` (BuildKit 0.8, measured on dockerd 20.10: ``linux/arm`` is ``v7``,
+    ``linux/arm64/v8`` has no variant); otherwise today's ``Parse`` alone, which current
+    BuildKit uses (``linux/arm`` has no variant, ``linux/arm64/v8`` keeps it)."""
     parts = text.split("/")
     if not text or any(not p for p in parts) or len(parts) > 3:
         raise DockerfileError(f"invalid platform {text!r}: expected os/arch[/variant]", line)
@@ -76,9 +78,19 @@ def parse_platform(text: str, line: int = 0) -> Platform:
         if arch not in _KNOWN_ARCH:
             raise DockerfileError(f"invalid platform {text!r}: unknown operating system or "
                                   "architecture", line)
-        return Platform("linux", arch, variant)
+        return _parsed(Platform("linux", arch, variant), 1, normalized)
     arch, variant = normalize_arch(parts[1], parts[2] if len(parts) == 3 else "")
-    return Platform(_normalize_os(parts[0]), arch, variant)
+    return _parsed(Platform(_normalize_os(parts[0]), arch, variant), len(parts), normalized)
+
+
+def _parsed(platform: Platform, parts: int, normalized: bool) -> Platform:
+    if normalized:
+        return platform
+    if parts < 3 and platform.arch == "arm" and platform.variant == "v7":
+        return Platform(platform.os, "arm", "")
+    if parts == 3 and platform.arch == "arm64" and not platform.variant:
+        return Platform(platform.os, "arm64", "v8")
+    return platform
 
 
 def builtin_args(build: Platform, target: Platform, target_stage: str) -> dict[str, str]:

@@ -190,9 +190,11 @@ def _convert(text: str, options: BuildOptions, rules: Rules) -> Analysis:
     try:
         parsed = parse(text, rules)
         program = ins.build(parsed, legacy_flags=not rules.heredocs)
-        build_platform = (parse_platform(options.build_platform) if options.build_platform
-                          else host_platform())
-        targets = [parse_platform(p) for p in options.platforms] or [build_platform]
+        normalized = rules.normalized_platforms
+        build_platform = (parse_platform(options.build_platform, normalized=normalized)
+                          if options.build_platform else host_platform())
+        targets = [parse_platform(p, normalized=normalized)
+                   for p in options.platforms] or [build_platform]
         warnings = list(parsed.warnings)
         pulls: list[ImagePull] = []
         literals: list[LiteralBase] = []
@@ -511,7 +513,8 @@ class _Conversion:
                     self.rules.builtin_platform_args else ""
                 raise DockerfileError(f"empty platform value in FROM --platform{why}",
                                       stage.line)
-            platform = parse_platform(expanded, stage.line)
+            platform = parse_platform(expanded, stage.line,
+                                      normalized=self.rules.normalized_platforms)
         base_stage = self._earlier_stage_named(base, stage.index)
         state = _StageState(stage, base, base_stage, None, platform)
         if (base_stage is not None or base == "scratch") and \

@@ -65,6 +65,8 @@ class Rules:
     # one bufio.ScanLines drops (0.8, so `\\\r\r\n` does not continue the line)
     directive_unicode_space: bool = True
     trim_all_cr: bool = True
+    # `--platform` values: containerd's Parse then Normalize (0.8) or Parse alone (current)
+    normalized_platforms: bool = False
     # -- the classic builder -------------------------------------------------------------
     builtin_platform_args: bool = True
     proxy_args: bool = False  # HTTP_PROXY & co. usable without ARG
@@ -86,7 +88,7 @@ BUILDKIT_0_8 = Rules(
     Family.BUILDKIT, "buildkit-0.8", check_directive=False, legacy_syntax_scan=True,
     heredocs=False, extended_modifiers=False, meta_arg_errors_blank=True, targetstage=False,
     bare_global_args_empty=True, copy_from_later_stage=True, uppercase_domain=False,
-    directive_unicode_space=False, trim_all_cr=False)
+    directive_unicode_space=False, trim_all_cr=False, normalized_platforms=True)
 CLASSIC = replace(
     BUILDKIT_0_8, family=Family.CLASSIC, label="classic", meta_arg_errors_blank=False,
     builtin_platform_args=False, bare_global_args_empty=False, proxy_args=True,
@@ -97,7 +99,7 @@ CLASSIC = replace(
 # frontend between 1.2 and the current one is read both ways.
 _UNDATED = ("legacy_syntax_scan", "meta_arg_errors_blank", "targetstage",
             "bare_global_args_empty", "copy_from_later_stage", "uppercase_domain",
-            "directive_unicode_space", "trim_all_cr")
+            "directive_unicode_space", "trim_all_cr", "normalized_platforms")
 
 
 def buildkit_rules(frontend: tuple[int, int] | None) -> tuple[Rules, ...]:
