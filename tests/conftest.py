@@ -76,12 +76,19 @@ def sim(tls: TLSFiles) -> Iterator[SimServer]:
         yield server
 
 
+def trust_config(tmp_path: Path, tls: TLSFiles, *hostports: str) -> Path:
+    """A docker config dir (``tmp_path/docker``) trusting *tls*'s CA for each server, as
+    ``tls/<host:port>/ca.crt``."""
+    config = tmp_path / "docker"
+    for hostport in hostports:
+        (config / "tls" / hostport).mkdir(parents=True, exist_ok=True)
+        (config / "tls" / hostport / "ca.crt").write_bytes(tls.ca_cert.read_bytes())
+    return config
+
+
 @pytest.fixture()
 def config(tmp_path: Path, sim: SimServer, tls: TLSFiles) -> Path:
-    cfg = tmp_path / "docker"
-    (cfg / "tls" / sim.hostport).mkdir(parents=True)
-    (cfg / "tls" / sim.hostport / "ca.crt").write_bytes(tls.ca_cert.read_bytes())
-    return cfg
+    return trust_config(tmp_path, tls, sim.hostport)
 
 
 @pytest.fixture()

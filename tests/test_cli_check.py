@@ -15,10 +15,11 @@ from tests.registrysim import image
 DIGEST = image(None, "base").digest.removeprefix("sha256:")
 
 
-def _setup(sim: SimServer, config: Path, tmp_path: Path, dockerfile: str,
-           registry: ExampleRegistry) -> tuple[Path, dict[str, str | None]]:
-    """The trust server signs reg.example/base:1; its registry holds the image (without
-    docker, check reads the base image's ONBUILD triggers there)."""
+def base_context(sim: SimServer, config: Path, tmp_path: Path, dockerfile: str,
+                        registry: ExampleRegistry) -> tuple[Path, dict[str, str | None]]:
+    """A context holding *dockerfile*, and an environment where the trust server signs
+    reg.example/base:1 and its registry holds the image (without docker, check reads the
+    base image's ONBUILD triggers there); no user policy applies."""
     assert registry.push("base", "base") == DIGEST
     r = sim.add(SimRepo("reg.example/base"))
     r.sign_tag("1", DIGEST)
@@ -28,13 +29,13 @@ def _setup(sim: SimServer, config: Path, tmp_path: Path, dockerfile: str,
     (ctx / "Dockerfile").write_text(dockerfile)
     env = {"DOCKER_CONFIG": str(config), "DOCKER_CONTENT_TRUST_SERVER": sim.url,
            "TRUSTBUILD_DOCKER": "/nonexistent/docker", "DOCKER_BUILDKIT": None,
-           **registry.env}
+           "XDG_CONFIG_HOME": str(tmp_path / "xdg"), **registry.env}
     return ctx, env
 
 
 def test_check_needs_no_docker_cli(sim: SimServer, config: Path, tmp_path: Path,
                                    example_registry: ExampleRegistry) -> None:
-    ctx, env = _setup(sim, config, tmp_path,
+    ctx, env = base_context(sim, config, tmp_path,
                       "FROM reg.example/base:1\nCOPY --from=reg.example/x:2 / /\n",
                       example_registry)
     result = trustbuild("check", "--format", "json", str(ctx), env=env)
@@ -53,7 +54,7 @@ def test_an_option_value_is_never_taken_for_a_flag(sim: SimServer, config: Path,
                                                    example_registry: ExampleRegistry) -> None:
     """`--label --offline`: docker reads --offline as the label's value, so must we.  Offline,
     the empty trust cache could not answer (exit 5); online the image is trusted."""
-    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
+    ctx, env = base_context(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
     offline = trustbuild("check", "--offline", "--label", "x", str(ctx), env=env)
     assert offline.code == 5, offline.out + offline.err
     assert "offline" in offline.out
@@ -64,8 +65,8 @@ def test_an_option_value_is_never_taken_for_a_flag(sim: SimServer, config: Path,
 def test_verbose_explains_the_builder_and_the_references(
         sim: SimServer, config: Path, tmp_path: Path,
         example_registry: ExampleRegistry) -> None:
-    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1 AS a\nFROM scratch\n"
-                      "COPY --from=a / /\n", example_registry)
+    ctx, env = base_context(sim, config, tmp_path, "FROM reg.example/base:1 AS a\n"
+                            "FROM scratch\nCOPY --from=a / /\n", example_registry)
     quiet = trustbuild("check", str(ctx), env=env)
     assert quiet.code == 0 and quiet.err == ""
     loud = trustbuild("check", "-v", str(ctx), env=env)
@@ -108,7 +109,7 @@ def test_progress_on_a_terminal_only_and_only_when_slow(
         example_registry: ExampleRegistry) -> None:
     from tests.notarysim.server import Fault
 
-    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
+    ctx, env = base_context(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
     sim.faults["timestamp.json"] = Fault(delay=2.5)
     code, out, shown = _run_on_a_terminal(["check", "--format", "json", str(ctx)], env)
     assert code == 0, shown
@@ -127,7 +128,7 @@ def test_streams_of_a_refusal(sim: SimServer, config: Path, tmp_path: Path,
     """A refused image: `pin` writes nothing on standard output (a pipe into
     `docker build -f -` gets no Dockerfile), the reasons go to standard error; `check -q`
     leaves out the trusted images; warn mode passes the gate and says it did not enforce."""
-    ctx, env = _setup(sim, config, tmp_path,
+    ctx, env = base_context(sim, config, tmp_path,
                       "FROM reg.example/base:1\nCOPY --from=reg.example/none:1 / /\n",
                       example_registry)
     pinned = trustbuild("pin", str(ctx), env=env)
@@ -164,7 +165,7 @@ def test_tls_failures_name_the_ca_and_where_it_goes(sim: SimServer, config: Path
     trustbuild read; one message for the server, not one per image."""
     from tests.notarysim.server import make_tls
 
-    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n"
+    ctx, env = base_context(sim, config, tmp_path, "FROM reg.example/base:1\n"
                       "COPY --from=reg.example/base:2 / /\n", example_registry)
     ca = config / "tls" / sim.hostport / "ca.crt"
     right = ca.read_bytes()
@@ -183,7 +184,7 @@ def test_tls_failures_name_the_ca_and_where_it_goes(sim: SimServer, config: Path
 def test_a_tag_signed_only_by_another_delegation_says_so(
         sim: SimServer, config: Path, tmp_path: Path,
         example_registry: ExampleRegistry) -> None:
-    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:qa\n", example_registry)
+    ctx, env = base_context(sim, config, tmp_path, "FROM reg.example/base:qa\n", example_registry)
     repo = sim.repos["reg.example/base"]
     repo.delegate("targets/mallory")
     repo.sign_tag("qa", DIGEST, role="targets/mallory")

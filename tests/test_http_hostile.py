@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import trust_config
 from tests.notarysim.rawhttp import RawServer, Script, drip, raw_serving
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer, TLSFiles, serving
@@ -32,14 +33,6 @@ from trustbuild.errors import (
 
 REGISTRY = "reg.example:5000"
 DIGEST = hashlib.sha256(b"image manifest").hexdigest()
-
-
-def trust_config(tmp_path: Path, tls: TLSFiles, *hostports: str) -> Path:
-    config = tmp_path / "docker"
-    for hostport in hostports:
-        (config / "tls" / hostport).mkdir(parents=True, exist_ok=True)
-        (config / "tls" / hostport / "ca.crt").write_bytes(tls.ca_cert.read_bytes())
-    return config
 
 
 @pytest.fixture()

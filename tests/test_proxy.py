@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import entry_point
+from tests.conftest import trust_config
 from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer, TLSFiles, make_tls, serving
 from tests.stack.services import free_port
@@ -115,10 +116,7 @@ def named_sim(named_tls: TLSFiles) -> Iterator[SimServer]:
 
 @pytest.fixture()
 def named_config(tmp_path: Path, named_sim: SimServer, named_tls: TLSFiles) -> Path:
-    cfg = tmp_path / "docker"
-    (cfg / "tls" / named_sim.hostport).mkdir(parents=True)
-    (cfg / "tls" / named_sim.hostport / "ca.crt").write_bytes(named_tls.ca_cert.read_bytes())
-    return cfg
+    return trust_config(tmp_path, named_tls, named_sim.hostport)
 
 
 def client_for(config: Path, sim: SimServer, **env: str) -> TrustClient:

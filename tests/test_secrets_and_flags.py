@@ -9,11 +9,8 @@ from pathlib import Path
 
 from tests.cli import trustbuild
 from tests.conftest import ExampleRegistry
-from tests.notarysim.repo import SimRepo
 from tests.notarysim.server import SimServer
-from tests.registrysim import image
-
-DIGEST = image(None, "base").digest.removeprefix("sha256:")
+from tests.test_cli_check import base_context
 
 
 def fake_docker(tmp_path: Path, client: str = "20.10.24",
@@ -37,28 +34,13 @@ exit 1
     return str(script), log
 
 
-def _setup(sim: SimServer, config: Path, tmp_path: Path, dockerfile: str,
-           registry: ExampleRegistry) -> tuple[Path, dict[str, str | None]]:
-    assert registry.push("base", "base") == DIGEST
-    r = sim.add(SimRepo("reg.example/base"))
-    r.sign_tag("1", DIGEST)
-    r.publish()
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(dockerfile)
-    env = {"DOCKER_CONFIG": str(config), "DOCKER_CONTENT_TRUST_SERVER": sim.url,
-           "TRUSTBUILD_DOCKER": "/nonexistent/docker", "DOCKER_BUILDKIT": None,
-           "XDG_CONFIG_HOME": str(tmp_path / "xdg"), **registry.env}
-    return ctx, env
-
-
 def test_disable_content_trust_is_refused_in_any_form(sim: SimServer, config: Path,
                                                       tmp_path: Path,
                                                       example_registry: ExampleRegistry
                                                       ) -> None:
     """`--disable-content-trust=false` turns docker's own (classic) trust path back on, which
     would resolve the pinned tags again by docker's rules: refused, docker never runs."""
-    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
+    ctx, env = base_context(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
     docker, log = fake_docker(tmp_path)
     env["TRUSTBUILD_DOCKER"] = docker
     for word in ("--disable-content-trust=false", "--disable-content-trust=true",
@@ -92,7 +74,7 @@ def test_project_pin_files_stay_in_the_context(sim: SimServer, config: Path, tmp
     """security.md: the build context cannot make trustbuild read files outside it.  A
     project's [[repository]] root_cert path leading out is refused before anything is read,
     and a pinned certificate in the context is read only up to the small-file bound."""
-    ctx, env = _setup(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
+    ctx, env = base_context(sim, config, tmp_path, "FROM reg.example/base:1\n", example_registry)
     outside = tmp_path / "outside-secret.pem"
     outside.write_text("-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n")
     big = tmp_path / "huge.bin"
