@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from trustbuild._internal import jsontext
 from trustbuild._internal.plan import CheckReport, ImageVerdict, Status, exit_code_for
 from trustbuild._internal.reference import parse_normalized
 from trustbuild.errors import (
@@ -166,7 +167,7 @@ def lock_document(lock: Lock) -> dict[str, Any]:
 
 def dumps(lock: Lock) -> str:
     """The file's text: two-space indent, one fixed key order, a final newline."""
-    return json.dumps(lock_document(lock), indent=2, ensure_ascii=False) + "\n"
+    return jsontext.dumps(lock_document(lock)) + "\n"
 
 
 def _time_text(when: datetime | None) -> str | None:

@@ -3,12 +3,11 @@ for machines.  Commands choose a format and a stream; nothing else formats outpu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from trustbuild._internal import messages
+from trustbuild._internal import jsontext, messages
 from trustbuild._internal.lockfile import LockChange, LockedReport, unused_error
 from trustbuild._internal.plan import CheckReport, ImageVerdict, Status
 from trustbuild._internal.policy import format_duration
@@ -26,10 +25,7 @@ INTERNAL_ERROR = 70  # a bug in trustbuild (EX_SOFTWARE): the exit code and the 
 
 
 def to_json(document: Any) -> str:
-    """The document as JSON text that is valid UTF-8: a name that is not (a file name's
-    undecodable bytes, held as lone surrogates) is written as a JSON ``\\udcXX`` escape."""
-    text = json.dumps(document, indent=2, ensure_ascii=False)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return jsontext.dumps(document)
 
 
 # -- check, pin, build ---------------------------------------------------------------------

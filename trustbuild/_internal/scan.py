@@ -78,35 +78,25 @@ class _Rules:
         return self.spec.check_file(relative + "/" if is_dir else relative).include
 
 
-def _exclude_rules(base: Path, lines: Sequence[str]) -> _Rules | None:
-    """The user's ``--exclude`` patterns: one that is not a valid pattern is a usage error."""
-    for line in lines:
-        try:
-            pathspec.GitIgnoreSpec.from_lines([line])
-        except (ValueError, TypeError, re.error) as exc:  # what pathspec raises for them
-            raise UsageError(f"scan: --exclude {line!r} is not a valid pattern: {exc}") from exc
-    return _rules(base, lines)
-
-
-def _rules(base: Path, lines: Sequence[str]) -> _Rules | None:
-    spec = pathspec.GitIgnoreSpec.from_lines(lines)
-    if not spec.patterns:
-        return None
-    return _Rules(base.as_posix().rstrip("/") + "/", spec)
-
-
-def _valid_lines(lines: Sequence[str]) -> list[str]:
-    """A ``.gitignore``'s lines without those git would skip as invalid (so they hide
-    nothing here either)."""
+def _rules(base: Path, lines: Sequence[str], *, excluding: bool = False) -> _Rules | None:
+    """The patterns of *lines*, relative to *base*.  A line that is not a valid pattern is
+    skipped, as git skips it in a ``.gitignore`` (so it hides nothing); among the user's
+    ``--exclude`` patterns (*excluding*) it is a usage error."""
     valid = []
     for line in lines:
         try:
             pathspec.GitIgnoreSpec.from_lines([line])
-        except (ValueError, TypeError, re.error):
+        except (ValueError, TypeError, re.error) as exc:  # what pathspec raises for them
+            if excluding:
+                raise UsageError(f"scan: --exclude {line!r} is not a valid pattern: "
+                                 f"{exc}") from exc
             log.info("scan: ignoring the invalid pattern %r", line)
             continue
         valid.append(line)
-    return valid
+    spec = pathspec.GitIgnoreSpec.from_lines(valid)
+    if not spec.patterns:
+        return None
+    return _Rules(base.as_posix().rstrip("/") + "/", spec)
 
 
 def _read_rules(base: Path, file: Path) -> _Rules | None:
@@ -122,7 +112,7 @@ def _read_rules(base: Path, file: Path) -> _Rules | None:
         # An ignore file that cannot be read hides nothing: every file is scanned.
         log.warning("%s", exc)
         return None
-    return _rules(base, _valid_lines(data.decode("utf-8", "replace").splitlines()))
+    return _rules(base, data.decode("utf-8", "replace").splitlines())
 
 
 def _repository_root(start: Path) -> Path | None:
@@ -143,7 +133,7 @@ def find_dockerfiles(paths: Sequence[str], excludes: Sequence[str] = ()) -> list
             continue
         if not root.is_dir():
             raise UsageError(f"scan: {text}: no such file or directory")
-        exclude = _exclude_rules(root.absolute(), excludes)
+        exclude = _rules(root.absolute(), excludes, excluding=True)
         for path in _walk(root, exclude):
             found[path] = None
     return sorted(found, key=lambda p: p.as_posix())
