@@ -190,3 +190,20 @@ def test_an_empty_docker_buildkit_is_unset_and_overridden_where_needed(tmp_path:
     choice = detect_reader(docker, {"DOCKER_BUILDKIT": ""}, buildx=False)
     assert choice.reader.kind is Kind.CLASSIC and choice.docker_buildkit == "0"
     assert docker_env({"DOCKER_BUILDKIT": ""}, choice.docker_buildkit)["DOCKER_BUILDKIT"] == "0"
+
+
+def test_a_builder_whose_nodes_differ_is_read_by_every_rule_set(tmp_path: Path) -> None:
+    two_nodes = INSPECT + "\n\nName:      default1\nEndpoint:  other\nStatus:    running\n" \
+        "Buildkit:  v0.8.2\nPlatforms: linux/arm64"
+    docker = fake_docker(tmp_path, "28.5.1", "28.5.1", two_nodes)
+    choice = detect_reader(docker, {}, buildx=True)
+    assert choice.reader.kind is Kind.BUILDX and choice.reader.version is None
+    assert set(choice.reader.rule_sets()) == {BUILDKIT_0_8, CURRENT}
+
+
+def test_without_buildx_docker_23_is_told_to_use_the_classic_builder(tmp_path: Path) -> None:
+    # a buildx that failed to answer may still be there: DOCKER_BUILDKIT=0 keeps docker on
+    # the classic builder the file was read for
+    docker = fake_docker(tmp_path, "28.5.1", "28.5.1", None)
+    choice = detect_reader(docker, {}, buildx=False)
+    assert choice.reader.kind is Kind.CLASSIC and choice.docker_buildkit == "0"

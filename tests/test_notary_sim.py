@@ -434,6 +434,22 @@ def test_token_auth_with_registry_credentials(sim: SimServer, config: Path) -> N
     assert "/token" in sim.log
 
 
+def test_a_token_is_fetched_once_per_repository_and_reused(sim: SimServer,
+                                                           config: Path) -> None:
+    r = repo(sim, "tokened")
+    sim.credentials = ("alice", "s3cret")
+    _login(config, "alice", "s3cret")
+    c = TrustClient(docker_config=config, env={"DOCKER_CONTENT_TRUST_SERVER": sim.url})
+    sim.log.clear()
+    assert c.resolve(ref(r)).role == "targets"
+    fetched = [p for p in sim.log if p.startswith("/token")]
+    asked = len(sim.requests_for(r.gun))
+    # the metadata files, each asked once: after the first 401 the token goes with every
+    # request of that scope
+    assert len(fetched) == 1, sim.log
+    assert asked == len(set(sim.requests_for(r.gun))) + 1, sim.log  # one 401'd request
+
+
 @pytest.mark.parametrize("password", [None, "wrong"])
 def test_401_and_bad_credentials(sim: SimServer, config: Path, password: str | None) -> None:
     r = repo(sim)

@@ -374,3 +374,13 @@ def test_an_allowed_base_images_triggers_are_read_at_its_tag_or_it_fails() -> No
                               onbuild=unreadable)
     [verdict] = report.verdicts
     assert verdict.status is Status.ERROR and verdict.reason is Reason.ONBUILD_UNREADABLE
+
+
+def test_a_trigger_of_several_lines_is_refused() -> None:
+    # a trigger that reads as two instructions would hide the second one's pulls
+    from trustbuild._internal.dockerfile.pulls import trigger_from_specs
+    from trustbuild._internal.dockerfile.readers import CURRENT
+    from trustbuild.errors import DockerfileError
+
+    with pytest.raises(DockerfileError, match="not one instruction"):
+        trigger_from_specs("RUN true\nCOPY --from=alpine / /", 3, CURRENT)

@@ -228,6 +228,10 @@ FRONT_DIGEST = "sha256:" + "7" * 64
      ["# syntax=docker/dockerfile:1.7@" + FRONT_DIGEST, "# escape=`"]),
     ("\ufeff# escape=`\nFROM reg.example/good:1\n",
      ["# syntax=docker/dockerfile:1.7@" + FRONT_DIGEST, "# escape=`"]),
+    # a BOM before the file's own `# syntax=` hid it from BuildKit 0.8: the mark goes
+    ("\ufeff# syntax=reg.example/other:1\nFROM reg.example/good:1\n",
+     ["# syntax=docker/dockerfile:1.7@" + FRONT_DIGEST, "FROM reg.example/good:1@sha256:"
+      + "1" * 64]),
 ])
 def test_policy_frontend_is_pinned_into_the_copy(text: str, first_lines: list[str]) -> None:
     from trustbuild._internal.dockerfile import pin
@@ -245,6 +249,36 @@ def test_policy_frontend_is_pinned_into_the_copy(text: str, first_lines: list[st
     assert str(again.pulls[0].reference) == f"docker.io/docker/dockerfile:1.7@{FRONT_DIGEST}"
     assert {str(p.reference) for p in again.pulls[1:]} == {
         f"reg.example/good:1@{'sha256:' + '1' * 64}"}
+
+
+@pytest.mark.parametrize("text", [
+    "#!/bin/sh\n# syntax=reg.example/other:1\nFROM reg.example/good:1\n",
+    "# foo=bar\n# syntax=reg.example/other:1\nFROM reg.example/good:1\n",
+])
+def test_a_syntax_line_only_some_builders_see_cannot_take_the_policy_frontend(
+        text: str) -> None:
+    # current BuildKit and 0.8 disagree on these lines; pinning one for only one of them
+    # would leave the other on a frontend nobody checked
+    from trustbuild._internal.dockerfile import pin
+    from trustbuild.errors import PinError
+
+    analysis = analyse(text, BuildOptions(reader=BK, frontend=FRONT, build_platform=AMD64))
+    digests = {str(p.reference): "sha256:" + "1" * 64 for p in analysis.pulls}
+    with pytest.raises(PinError, match="first line"):
+        pin(text, analysis.pulls, digests, analysis.literal_bases)
+
+
+@pytest.mark.parametrize(("text", "rules"), [
+    # the same image, pulled from a different line under each reader: the pinned copy would
+    # pin only one of them
+    ("# syntax=example.com/f:1\nFROM alpine:3.19\nRUN <<'#x'\nFROM alpine:3.19\n#x\n",
+     "buildkit"),
+    ("# syntax=docker/dockerfile:1.7\n# foo=bar\n# syntax=docker/dockerfile:1.7\n"
+     "FROM alpine\n", "unknown"),
+])
+def test_readers_that_place_a_pull_differently_disagree(text: str, rules: str) -> None:
+    with pytest.raises(DockerfileError, match="disagree"):
+        analyse(text, BuildOptions(reader=reader_named(rules), build_platform=AMD64))
 
 
 def test_frontend_key_only_from_the_users_policy(tmp_path: Any) -> None:

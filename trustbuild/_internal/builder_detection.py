@@ -118,9 +118,11 @@ def _forwarded(docker: str, env: Mapping[str, str], client: str, server: str | N
                             "(config.json aliases.builder), which trustbuild does not know: "
                             "every BuildKit's rules")
     if not _has_buildx(docker, env):
+        # DOCKER_BUILDKIT=0 makes docker use the classic builder checked for, even if buildx
+        # is there after all and only failed to answer
         return ReaderChoice(Reader(Kind.CLASSIC, server),
                             f"{why} without buildx uses the classic builder; daemon "
-                            f"{_said(server)}")
+                            f"{_said(server)}", docker_buildkit="0")
     # Which builder: --builder, else BUILDX_BUILDER, else (unless an alias installed buildx
     # as `docker builder`) the current context's default builder, as docker sets it.
     name = builder_name or env.get("BUILDX_BUILDER") or (
@@ -192,8 +194,10 @@ def _buildx_choice(docker: str, env: Mapping[str, str], why: str,
     container driver BuildKit's own)."""
     result = _run([docker, "buildx", "inspect", *([name] if name else [])], env)
     why = f"{why}, builder {name}" if name else f"{why}, the selected builder"
-    match = _BUILDKIT_LINE.search(result.stdout) if result.returncode == 0 else None
-    version = match.group(1) if match else None
+    # one version for the whole builder: nodes of different BuildKit versions (or none
+    # said) leave it unknown, so every rule set is read
+    versions = set(_BUILDKIT_LINE.findall(result.stdout)) if result.returncode == 0 else set()
+    version = versions.pop() if len(versions) == 1 else None
     if version is not None and not version.startswith("v0."):
         return ReaderChoice(Reader(Kind.DAEMON_BUILDKIT, version.lstrip("v")),
                             f"{why}; buildx inspect: docker driver, daemon {version}")

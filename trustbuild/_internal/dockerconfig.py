@@ -37,7 +37,7 @@ def cli_config(env: Mapping[str, str] | None = None) -> dict[str, object]:
 
     try:
         data = json.loads((config_dir(env) / "config.json").read_text())
-    except (OSError, ValueError, UsageError):
+    except (OSError, ValueError, RecursionError, UsageError):
         return {}
     return data if isinstance(data, dict) else {}
 

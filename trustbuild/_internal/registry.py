@@ -144,7 +144,7 @@ def parse_manifest(data: bytes, content_type: str, what: str) -> Manifest | Inde
 def _json_object(data: bytes, what: str) -> dict[str, object]:
     try:
         document = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RegistryError(f"{what}: not JSON") from None
     if not isinstance(document, dict):
         raise RegistryError(f"{what}: not a JSON object")
@@ -212,7 +212,7 @@ def error_codes(body: bytes) -> set[str]:
     """The ``errors[].code`` values of a distribution error body."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return set()
     errors = document.get("errors") if isinstance(document, dict) else None
     if not isinstance(errors, list):
@@ -389,4 +389,15 @@ def _origin(url: str) -> str:
 
 
 def _follow(url: str, location: str) -> str:
-    return urllib.parse.urljoin(url, location)
+    """The redirect's target; never from https down to plain http (a remote registry must
+    not send trustbuild to local plain-http services)."""
+    try:
+        target = urllib.parse.urljoin(url, location)
+        scheme = urllib.parse.urlsplit(target).scheme
+    except ValueError:
+        raise RegistryError(f"{url}: a redirect to an unusable URL {location[:200]!r}") \
+            from None
+    if url.startswith("https://") and scheme != "https":
+        raise RegistryError(f"{url}: a redirect from https to {scheme or 'no'} scheme "
+                            f"({location[:200]!r}) is refused")
+    return target

@@ -197,7 +197,7 @@ def engine_onbuild(docker: str, env: Mapping[str, str], image: str) -> list[str]
         return None
     try:
         triggers = json.loads(found or "null")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ExecutionError(f"docker image inspect gave no JSON for {image}") from None
     if triggers is None:
         return []

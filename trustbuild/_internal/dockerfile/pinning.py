@@ -58,17 +58,17 @@ def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str],
     for base in literal_bases:
         _add(by_span, Replacement(base.span[0], base.span[1], base.written, base.literal,
                                   base.line), base.written)
+    frontend = None
     for pull in pulls:
-        if pull.reference.digest is not None:
-            continue  # already pinned by its author: BuildKit fetches that digest
-        digest = digests.get(str(pull.reference))
-        if digest is None:
-            raise PinError(f"no digest for {pull.reference} (line {pull.line})")
-        new = pinned_reference(pull.expanded, digest)
         if pull.instruction == POLICY_FRONTEND:
-            for replacement in _frontend_replacements(text, new):
+            frontend = pull.expanded if pull.reference.digest is not None else \
+                pinned_reference(pull.expanded, _digest(digests, pull))
+            for replacement in _frontend_replacements(text, frontend):
                 _add(by_span, replacement, replacement.old)
             continue
+        if pull.reference.digest is not None:
+            continue  # already pinned by its author: BuildKit fetches that digest
+        new = pinned_reference(pull.expanded, _digest(digests, pull))
         if pull.instruction == "BUILDKIT_SYNTAX":
             build_args["BUILDKIT_SYNTAX"] = new
             continue
@@ -84,7 +84,30 @@ def pin(text: str, pulls: Sequence[ImagePull], digests: Mapping[str, str],
         pieces.append(replacement.new)
         position = replacement.end
     pieces.append(text[position:])
-    return PinnedDockerfile("".join(pieces), tuple(ordered), build_args)
+    pinned = "".join(pieces)
+    if frontend is not None:
+        _check_frontend(pinned, frontend)
+    return PinnedDockerfile(pinned, tuple(ordered), build_args)
+
+
+def _digest(digests: Mapping[str, str], pull: ImagePull) -> str:
+    digest = digests.get(str(pull.reference))
+    if digest is None:
+        raise PinError(f"no digest for {pull.reference} (line {pull.line})")
+    return digest
+
+
+def _check_frontend(pinned: str, frontend: str) -> None:
+    """Every BuildKit (current rules and 0.8's) must find the policy's frontend as the
+    pinned copy's syntax: a `# syntax=` line that only some of them see (after a `#!` line
+    or another directive) would leave the others on a frontend nobody checked."""
+    for legacy in (False, True):
+        found = detect_syntax(pinned, legacy=legacy)
+        if found is None or found[0] != frontend:
+            raise PinError("the file's `# syntax=` line is where BuildKit versions disagree "
+                           "about it (after a `#!` line or another directive): put it on "
+                           "the first line, so the policy's frontend can replace it for "
+                           "every builder")
 
 
 def _frontend_replacements(text: str, pinned: str) -> list[Replacement]:
@@ -93,11 +116,13 @@ def _frontend_replacements(text: str, pinned: str) -> list[Replacement]:
     `# syntax=` line goes first, in place of a byte-order mark (BuildKit 0.8 would not see
     a directive after one, and every reader drops the mark anyway)."""
     found = {d[2]: d[1] for d in (detect_syntax(text), detect_syntax(text, legacy=True)) if d}
+    bom = 1 if text.startswith("\ufeff") else 0
     if not found:
-        bom = 1 if text.startswith("\ufeff") else 0
         return [Replacement(0, bom, text[:bom], f"# syntax={pinned}\n", 1)]
-    return [Replacement(start, end, text[start:end], pinned, line)
-            for (start, end), line in found.items()]
+    # A byte-order mark hides the line from BuildKit 0.8 (every reader drops the mark).
+    dropped = [Replacement(0, 1, text[:1], "", 1)] if bom else []
+    return dropped + [Replacement(start, end, text[start:end], pinned, line)
+                      for (start, end), line in found.items()]
 
 
 def _add(by_span: dict[tuple[int, int], Replacement], replacement: Replacement,

@@ -212,8 +212,14 @@ def _convert(text: str, options: BuildOptions, rules: Rules) -> Analysis:
                     decisions=list(dict.fromkeys(decisions)))
 
 
-def _pull_key(pull: ImagePull) -> tuple[str, str | None]:
-    return str(pull.reference), pull.platform
+_PullKey = tuple[str, str | None, str, tuple[int, int] | None]
+
+
+def _pull_key(pull: ImagePull) -> _PullKey:
+    """What readers must agree on: the image, its platform, and where it is written (the
+    pinned copy rewrites it there, so a pull two readers place on different lines is a
+    disagreement, even when they pull the same image)."""
+    return str(pull.reference), pull.platform, pull.instruction, pull.span
 
 
 def _agreed(outcomes: list[_Outcome]) -> Analysis:
@@ -242,9 +248,9 @@ def _agreed(outcomes: list[_Outcome]) -> Analysis:
     return first
 
 
-def _disagreement(one: _Outcome, other: _Outcome, want: set[tuple[str, str | None]],
-                  got: set[tuple[str, str | None]]) -> str:
-    def where(outcome: _Outcome, keys: set[tuple[str, str | None]]) -> str:
+def _disagreement(one: _Outcome, other: _Outcome, want: set[_PullKey],
+                  got: set[_PullKey]) -> str:
+    def where(outcome: _Outcome, keys: set[_PullKey]) -> str:
         assert outcome.analysis is not None
         found = [f"{p.reference} ({p.instruction} line {p.line})"
                  for p in outcome.analysis.pulls if _pull_key(p) in keys]
@@ -633,8 +639,11 @@ class _Conversion:
 def trigger_from_specs(trigger: str, line: int, rules: Rules) -> list[ins.FromSpec]:
     """The ``--from`` values of one ONBUILD trigger stored in a base image's config (placed
     at the child's FROM line: the trigger is not written in this file)."""
-    node = parse(trigger, rules).nodes[0]
-    specs = ins.from_specs(node, trigger)
+    nodes = parse(trigger, rules).nodes
+    if len(nodes) != 1:  # BuildKit runs a trigger as one instruction; so must its reading
+        raise DockerfileError(f"a base image's ONBUILD trigger {trigger[:200]!r} is not one "
+                              "instruction", line)
+    specs = ins.from_specs(nodes[0], trigger)
     return [ins.FromSpec(s.kind, s.value, ins.Source(s.value, None, line, 0)) for s in specs]
 
 

@@ -253,7 +253,8 @@ class TrustClient:
             repo = self.repository(ref, deadline=deadline)
         except NoTrustData as exc:
             raise self._explained(ref, tag, exc) from None
-        target = repo.lookup(tag) if ref.digest is None else _signed_digest(repo, ref)
+        with self._lock_for(self.server(ref), ref.name):  # a lookup may load delegations
+            target = repo.lookup(tag) if ref.digest is None else _signed_digest(repo, ref)
         notes = list(repo.notes)
         rule = self.policy.repository_rule(repo.gun) if self.policy is not None else None
         if rule is not None and rule.signers:

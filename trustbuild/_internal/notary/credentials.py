@@ -65,7 +65,7 @@ def _read(config_file: Path) -> dict[str, Any]:
         config = json.loads(config_file.read_bytes())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise AuthenticationError(f"cannot read {config_file}: {exc}") from None
     if not isinstance(config, dict):
         raise AuthenticationError(f"{config_file} is not a JSON object")

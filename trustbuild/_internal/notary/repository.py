@@ -59,6 +59,7 @@ MAX_DELEGATION_DEPTH = 32
 MAX_UPDATE_ROTATIONS = 3
 RELEASES = "targets/releases"
 ACCEPTED_ROLES = (RELEASES, "targets")
+MAX_DELEGATIONS_WALKED = 256
 
 S = TypeVar("S", bound=Signed)
 
@@ -382,7 +383,7 @@ class TrustedRepository:
             if role is not None and role_name == RELEASES:
                 # notary walks a role's delegations too: docker finds the tag in a child of
                 # targets/releases first, and refuses it rather than look in targets
-                below = self.other_signers(tag, under=role)
+                below = self.other_signers(tag, under=role, strict=True)
                 if below:
                     raise NoTrustData(
                         f"No trust data for {tag}: it is signed by {', '.join(below)} below "
@@ -397,14 +398,16 @@ class TrustedRepository:
                               reason=Reason.SIGNED_BY_OTHER_ROLE, signed_by=others)
         raise NoTrustData(f"No trust data for {tag}", gun=self.gun, server=self.server)
 
-    def other_signers(self, tag: str, under: Targets | None = None) -> tuple[str, ...]:
+    def other_signers(self, tag: str, under: Targets | None = None, *,
+                      strict: bool = False) -> tuple[str, ...]:
         """The delegations other than the accepted roles that sign *tag* (within their
-        paths), below *under* (default: targets): nothing they sign is trusted.  A
-        delegation that cannot be read is left out."""
+        paths), below *under* (default: targets): nothing they sign is trusted.  For a
+        message, a delegation that cannot be read is left out; where the answer decides
+        (*strict*), it is an error, as is a tree too large to walk."""
         found: list[str] = []
         queue = [d.name for d in (under or self._require(self.targets)).delegations]
         seen: set[str] = set()
-        while queue and len(seen) < 256:
+        while queue and len(seen) < MAX_DELEGATIONS_WALKED:
             name = queue.pop(0)
             if name in seen:
                 continue
@@ -413,12 +416,17 @@ class TrustedRepository:
                 role = self.role(name)
                 covered = any(tag.startswith(p) for p in self.paths_of(name))
             except TrustError:
+                if strict:
+                    raise
                 continue
             if role is None:
                 continue
             if covered and tag in role.targets and name not in ACCEPTED_ROLES:
                 found.append(name)
             queue.extend(d.name for d in role.delegations)
+        if strict and queue:
+            raise MetadataError(f"more than {MAX_DELEGATIONS_WALKED} delegations to walk for "
+                                f"{tag}: trustbuild cannot tell whether one signs it")
         return tuple(found)
 
     def _paths_if_delegated(self, role_name: str) -> tuple[str, ...]:

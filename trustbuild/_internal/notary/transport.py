@@ -250,7 +250,10 @@ class Transport:
         :class:`ResponseTooLarge`).  https, or http to a loopback host.  A ``401`` challenge is
         answered (a token for *scope*, with *registry*'s credentials) unless not
         *authenticate* (a redirect to another host gets no credentials)."""
-        parts = urllib.parse.urlsplit(url)
+        try:
+            parts = urllib.parse.urlsplit(url)
+        except ValueError:
+            raise NetworkError(f"not a URL trustbuild can fetch: {url[:200]!r}") from None
         if not parts.hostname or parts.scheme not in ("https", "http") or (
                 parts.scheme == "http" and not is_loopback(parts.hostname)):
             raise NetworkError(f"refusing to fetch over {parts.scheme or 'no'} scheme: {url} "
@@ -335,14 +338,14 @@ class Transport:
 
     def _authorize(self, scheme: str, hostport: str, challenge: str, scope: str,
                    registry: str, deadline: float | None) -> str:
-        scheme, params = parse_challenge(challenge)
-        if scheme == "basic":
+        auth_scheme, params = parse_challenge(challenge)
+        if auth_scheme == "basic":
             creds = self._credentials(registry)
             if creds is None or not creds.username:
                 raise AuthenticationError(f"{hostport} wants credentials: run docker login "
                                           f"{registry}")
             return "Basic " + _basic(creds.username, creds.password)
-        if scheme != "bearer" or "realm" not in params:
+        if auth_scheme != "bearer" or "realm" not in params:
             raise AuthenticationError(f"{hostport} sent an authentication challenge trustbuild "
                                       f"cannot answer: {challenge[:100]!r}")
         realm, service = params["realm"], params.get("service", "")
@@ -620,11 +623,12 @@ def _host_and_port(hostport: str, scheme: str = "https") -> tuple[str, int]:
 
 
 def _realm(realm: str) -> urllib.parse.SplitResult:
-    parts = urllib.parse.urlsplit(realm)
     try:
+        parts = urllib.parse.urlsplit(realm)
         port = parts.port
     except ValueError:
-        port = -1
+        raise AuthenticationError(f"the token realm {realm[:200]!r} is not a usable https "
+                                  "URL") from None
     usable = parts.scheme == "https" or (parts.scheme == "http" and bool(parts.hostname)
                                          and is_loopback(parts.hostname or ""))
     if not usable or not parts.hostname or port == -1:
@@ -689,7 +693,7 @@ def _token_from(resp: Response, realm: str) -> _Token:
         data = json.loads(body)
         value = data.get("token") or data.get("access_token")
         expires_in = float(data.get("expires_in") or 60)
-    except (ValueError, AttributeError, TypeError, OverflowError):
+    except (ValueError, AttributeError, TypeError, OverflowError, RecursionError):
         raise AuthenticationError(f"the token service {realm} sent no token") from None
     if not isinstance(value, str) or not value:
         raise AuthenticationError(f"the token service {realm} sent no token")
