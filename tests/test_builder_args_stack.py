@@ -12,7 +12,7 @@ from tests.stack.publisher import Publisher
 from tests.stack.services import Stack
 from tests.test_go_space_stack import listed, observe
 from tests.test_readers import BK, BK08, CL, refs
-from trustbuild.errors import DockerfileError
+from trustbuild.errors import UsageError
 
 # -- what trustbuild lists ---------------------------------------------------------------------
 
@@ -51,7 +51,7 @@ def test_target_variant_is_containerds(platform: str, bk08: str, current: str) -
 @pytest.mark.parametrize("reader", [BK08, BK, CL], ids=str)
 def test_disable_fileop_is_refused(reader: object) -> None:
     text = "FROM reg.example/good:1\nCOPY Dockerfile /x\n"
-    with pytest.raises(DockerfileError, match="dockerfile-copy"):
+    with pytest.raises(UsageError, match="dockerfile-copy"):
         refs(text, reader, build_args={"BUILDKIT_DISABLE_FILEOP": "1"})  # type: ignore[arg-type]
 
 

@@ -164,8 +164,7 @@ def refs(path: str = ".", *, dockerfile: str | None = None,
     digests, as :func:`check` reads them."""
     from trustbuild._internal.policy import load
 
-    request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
-                           target, platforms_or_default(platforms, env))
+    request = _request(path, dockerfile, build_args, target, platforms, env)
     reader = decide_reader(builder_rules, docker=docker, env=env)
     if onbuild:
         client = client or trust_client(path, config=config, offline=offline, env=env)
@@ -230,8 +229,7 @@ def check(path: str = ".", *, dockerfile: str | None = None,
     verdicts in the report, not exceptions.  Without a *client*, one is made with the policy
     of *config*, the project and the user.  *locked* (True, or the lock file's path): hold
     the build to its lock, as ``check --locked``."""
-    request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
-                           target, platforms_or_default(platforms, env))
+    request = _request(path, dockerfile, build_args, target, platforms, env)
     return _check(request, builder_rules, docker, client, config, offline, env, stdin, locked,
                   gate=True)
 
@@ -341,8 +339,7 @@ def lock(path: str = ".", *, dockerfile: str | None = None,
     pulls to *output* (default ``trustbuild.lock.json`` beside the Dockerfile), keeping the
     entries of an existing lock that are still signed the same way.  Nothing is written
     unless every image is trusted (or allowed by the policy)."""
-    request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
-                           target, platforms_or_default(platforms, env))
+    request = _request(path, dockerfile, build_args, target, platforms, env)
     chosen = decide_reader(builder_rules, docker=docker, env=env)
     client = client or trust_client(path, config=config, offline=offline, env=env)
     return lock_request(request, chosen, client, None, output, docker=docker, env=env)
@@ -391,8 +388,7 @@ def pin(path: str = ".", *, dockerfile: str | None = None,
     """The pinned Dockerfile (``trustbuild pin``).  Raises :class:`trustbuild.errors.Refused`
     or :class:`trustbuild.errors.TrustError` unless every image is trusted (or let through by
     the policy).  *locked*: pin to the lock's digests (``pin --locked``)."""
-    request = BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
-                           target, platforms_or_default(platforms, env))
+    request = _request(path, dockerfile, build_args, target, platforms, env)
     return _check(request, builder_rules, docker, client, config, offline, env, stdin, locked,
                   gate=False).pinned()
 
@@ -403,6 +399,15 @@ class BuildResult:
 
     exit_code: int
     report: CheckReport
+
+
+def _request(path: str, dockerfile: str | None, build_args: Mapping[str, str] | None,
+             target: str | None, platforms: Sequence[str],
+             env: Mapping[str, str] | None) -> BuildRequest:
+    """The build the library's arguments describe, with what docker adds: the proxy build
+    args of config.json and DOCKER_DEFAULT_PLATFORM's platform."""
+    return BuildRequest(path, dockerfile, with_proxy_build_args(build_args or {}, env),
+                        target, platforms_or_default(platforms, env))
 
 
 def request_from(cmd: BuildCommand, env: Mapping[str, str]) -> BuildRequest:
@@ -502,7 +507,8 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
                                        progress=progress)
         return clients[key]
 
-    return scan_files(files, reader=chosen, build_args=dict(build_args or {}),
+    return scan_files(files, reader=chosen,
+                      build_args=with_proxy_build_args(build_args or {}, env),
                       client_for=client_for, paths=list(paths),
                       onbuild_for=lambda c: onbuild_reader(c, docker=docker, env=env).read,
                       platforms=platforms_or_default((), env))

@@ -15,7 +15,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from trustbuild.errors import UsageError
+from trustbuild._internal.dockerfile.platforms import parse_platform
+from trustbuild.errors import DockerfileError, UsageError
 
 # Long flags that take a value (docker build, BuildKit's extra flags, docker buildx build).
 VALUE_FLAGS = frozenset({
@@ -275,9 +276,19 @@ def platforms_or_default(given: Sequence[str], env: Mapping[str, str] | None
     means the native platform); when none is given, docker's default for the flag:
     ``DOCKER_DEFAULT_PLATFORM``, which the docker CLI reads."""
     if given:
-        return tuple(platforms_from(given))
+        return _valid_platforms(platforms_from(given), "--platform")
     env = os.environ if env is None else env
-    return tuple(platforms_from([env.get("DOCKER_DEFAULT_PLATFORM", "")]))
+    return _valid_platforms(platforms_from([env.get("DOCKER_DEFAULT_PLATFORM", "")]),
+                            "DOCKER_DEFAULT_PLATFORM")
+
+
+def _valid_platforms(platforms: Sequence[str], where: str) -> tuple[str, ...]:
+    for platform in platforms:
+        try:
+            parse_platform(platform)
+        except DockerfileError as exc:
+            raise UsageError(f"{where}: {exc.message}") from None
+    return tuple(platforms)
 
 
 def refuse_unsupported(cmd: BuildCommand) -> None:

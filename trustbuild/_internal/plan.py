@@ -300,7 +300,8 @@ def complete_onbuild(dockerfile: Dockerfile, analysis: Analysis, options: BuildO
     with ThreadPoolExecutor(max_workers=MAX_TRIGGER_READS,
                             thread_name_prefix="trustbuild-onbuild") as pool:
         outcome.analysis = analyse_with_triggers(dockerfile.text, options, read,
-                                                 path=dockerfile.display, executor=pool)
+                                                 path=dockerfile.display, executor=pool,
+                                                 first=analysis)
     _refuse_trigger_pulls(outcome.analysis, dockerfile)
     return outcome
 

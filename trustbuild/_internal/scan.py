@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pathspec
 
-from trustbuild._internal.dockerconfig import with_proxy_build_args
 from trustbuild._internal.dockerfile import BuildOptions, analyse
 from trustbuild._internal.dockerfile.pulls import Analysis
 from trustbuild._internal.dockerfile.readers import ReaderChoice
@@ -313,7 +312,8 @@ def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mappi
                client_for: Callable[[Path], TrustClient], paths: Sequence[str] = (),
                onbuild_for: Callable[[TrustClient], OnbuildSource] | None = None,
                platforms: Sequence[str] = ()) -> ScanReport:
-    """Check each Dockerfile in *files* (its directory is its build context, whose
+    """Check each Dockerfile in *files* with *build_args* (all of them: docker's proxy args
+    included) and *platforms* (its directory is its build context, whose
     ``.trustbuild.toml`` applies).  The references of all files that share a client are
     resolved in one ``resolve_many``, each once; base images' ONBUILD triggers are read as
     ``check`` reads them, with the reader *onbuild_for* gives for the client (one per
@@ -327,8 +327,7 @@ def scan_files(files: Sequence[Path], *, reader: ReaderChoice, build_args: Mappi
             read = read_dockerfile(str(path.parent), str(path))
             source = Dockerfile(read.text, Path(scanned.dockerfile), read.name)
             client = client_for(path.parent)
-            options = options_for(BuildRequest(str(path.parent), str(path),
-                                               with_proxy_build_args(build_args),
+            options = options_for(BuildRequest(str(path.parent), str(path), build_args,
                                                platforms=tuple(platforms)),
                                   reader, client.policy)
             analysis = analyse(source.text, options, path=scanned.dockerfile)

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -167,6 +167,16 @@ class _Formatter(logging.Formatter):
 
 def finish(code: int) -> NoReturn:
     sys.exit(int(code))
+
+
+@contextlib.contextmanager
+def failing_closed(command: str, fmt: str, verbose: int) -> Iterator[None]:
+    """Any error inside becomes :func:`fail`'s one line and exit code: a trustbuild error
+    its own code, anything else (a bug) exit 70, never a traceback."""
+    try:
+        yield
+    except Exception as exc:  # fail() tells trustbuild's errors from bugs
+        fail(exc, fmt=fmt, command=command, verbose=verbose)
 
 
 def fail(error: BaseException, *, fmt: str = "text", command: str = "",

@@ -31,6 +31,8 @@ def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
         # Nothing on standard output: a pipe into `docker build -f -` gets no Dockerfile.
         streams.err(output.check_text(report))
         return report.exit_code
+    if not report.ok:  # warn mode: what was let through is said, on standard error
+        streams.err(output.check_text(report, quiet=True))
     pinned = report.pinned()
     data = pinned.text.encode("utf-8", "surrogateescape")
     for key, value in pinned.build_args.items():
@@ -45,8 +47,7 @@ def run(cmd: BuildCommand, env: Mapping[str, str]) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return 0
-    source = Path(cmd.file) if cmd.file and cmd.file != "-" else \
-        Path(cmd.context or ".") / "Dockerfile"
+    source = Path(report.dockerfile)  # the file read (docker's default name or -f)
     path = Path(target)
     if path.exists() and source.exists() and is_same_file(path, source):
         raise UsageError(f"refusing to write the pinned Dockerfile over its input {target}")

@@ -7,8 +7,16 @@ import os
 import click
 
 from trustbuild._internal import output
-from trustbuild._internal.cli.base import Streams, configure_logging, fail, json_errors
-from trustbuild.errors import TrustbuildError
+from trustbuild._internal.cli.base import (
+    CONFIG,
+    FORMAT,
+    VERBOSE,
+    Streams,
+    click_option,
+    configure_logging,
+    failing_closed,
+    json_errors,
+)
 
 
 @click.group("policy", context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,27 +26,24 @@ def command() -> None:
 
 @command.command("show", cls=json_errors("policy show"))
 @click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
-@click.option("--config", "config", metavar="FILE", help="A trust policy file.")
+@click_option(CONFIG)
 @click.option("--context", "context", default=".", show_default=True, metavar="PATH",
+              type=click.Path(exists=True, file_okay=False),
               help="The build context whose .trustbuild.toml applies.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-@click.option("-v", "--verbose", count=True, help="Explain each decision on standard error.")
-def show(images: tuple[str, ...], config: str | None, context: str, fmt: str,
+@click_option(FORMAT)
+@click_option(VERBOSE)
+def show(images: tuple[str, ...], config: str | None, context: str, format: str | None,
          verbose: int) -> None:
     """Show the effective policy for each image: server, root pin, signers, exceptions, and
     the file that set each."""
     from trustbuild._internal.policy import effective_for, load
     from trustbuild._internal.reference import parse_normalized
 
+    fmt = format or "text"
     configure_logging(verbose)
-    try:
+    with failing_closed("policy show", fmt, verbose):
         effective = load(config=config, context=context)
         views = [effective_for(effective, parse_normalized(i).with_default_tag(), os.environ)
                  for i in images]
-    except TrustbuildError as exc:
-        fail(exc, fmt=fmt, command="policy show", verbose=verbose)
-    if fmt == "json":
-        Streams().out(output.to_json(output.policy_json(views)))
-        return
-    Streams().out(output.policy_text(views))
+        Streams().out(output.to_json(output.policy_json(views)) if fmt == "json"
+                      else output.policy_text(views))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
@@ -21,13 +23,15 @@ from trustbuild._internal.cli.base import (
     Streams,
     click_option,
     configure_logging,
-    fail,
+    failing_closed,
     finish,
     json_errors,
     progress,
 )
 from trustbuild._internal.docker_args import build_args_from
-from trustbuild.errors import ExecutionError, TrustbuildError, exit_codes_help
+from trustbuild._internal.runner import is_same_file
+from trustbuild._internal.scan import ScannedFile
+from trustbuild.errors import ExecutionError, UsageError, exit_codes_help
 
 
 @click.command("scan", cls=json_errors("scan"),
@@ -60,7 +64,7 @@ def command(paths: tuple[str, ...], format: str | None, output: str | None,
     fmt = format or "text"
     target = output
     configure_logging(verbose)
-    try:
+    with failing_closed("scan", "json" if fmt == "json" else "text", verbose):
         env = dict(os.environ)
         with progress() as shown:
             report = api.scan(list(paths) or ["."], exclude=exclude,
@@ -75,15 +79,22 @@ def command(paths: tuple[str, ...], format: str | None, output: str | None,
         if target is None or target == "-":
             streams.out(text)
         else:
+            _refuse_overwriting_a_scanned_file(target, report.files)
             _write(target, text + "\n")
         if fmt != "text" or target not in (None, "-"):
             where = f"; {fmt} report written to {target}" if target not in (None, "-") else ""
             streams.err(f"trustbuild: {formats.scan_summary(report)}{where}")
-    except TrustbuildError as exc:
-        fail(exc, fmt="json" if fmt == "json" else "text", command="scan", verbose=verbose)
-    except Exception as exc:  # a bug: say so, fail closed
-        fail(exc, fmt="json" if fmt == "json" else "text", command="scan", verbose=verbose)
     finish(report.exit_code)
+
+
+def _refuse_overwriting_a_scanned_file(target: str, files: Sequence[ScannedFile]) -> None:
+    if not os.path.exists(target):
+        return
+    for scanned in files:
+        if os.path.exists(scanned.dockerfile) and is_same_file(Path(target),
+                                                               Path(scanned.dockerfile)):
+            raise UsageError(f"refusing to write the report over the scanned Dockerfile "
+                             f"{target}")
 
 
 def _write(path: str, text: str) -> None:

@@ -345,6 +345,8 @@ def _refuse_non_ascii(word: str, number: int) -> None:
     multi-byte character in a flag is changed, and one whose bytes include 0x85 or 0xA0 splits
     the word in two flags (``from=bad…Š--mount=…``).  What the builder then reads cannot be
     told reliably from the text, so such a flag is refused."""
+    if word.isascii():
+        return
     for ch in word:
         if ord(ch) > 0x7F:
             shown = ch if not 0xDC80 <= ord(ch) <= 0xDCFF else f"byte 0x{ord(ch) - 0xDC00:02X}"

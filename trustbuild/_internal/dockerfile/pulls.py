@@ -40,6 +40,7 @@ from trustbuild.errors import (
     DockerfileError,
     InvalidReferenceError,
     ShellError,
+    UsageError,
     reading_dockerfile,
 )
 
@@ -143,7 +144,7 @@ def analyse(text: str, options: BuildOptions | None = None, *,
         if "BUILDKIT_DISABLE_FILEOP" in options.build_args:
             # BuildKit before 0.11 then copies with a helper image of its own
             # (docker/dockerfile-copy), which no Dockerfile line names
-            raise DockerfileError("--build-arg BUILDKIT_DISABLE_FILEOP is refused: it makes "
+            raise UsageError("--build-arg BUILDKIT_DISABLE_FILEOP is refused: it makes "
                                   "BuildKit before 0.11 pull its own copy helper image "
                                   "(docker/dockerfile-copy), which trustbuild cannot verify")
         outcomes = [outcome for outer in options.rule_sets()
@@ -191,10 +192,13 @@ def _convert(text: str, options: BuildOptions, rules: Rules) -> Analysis:
         parsed = parse(text, rules)
         program = ins.build(parsed, legacy_flags=not rules.heredocs)
         normalized = rules.normalized_platforms
-        build_platform = (parse_platform(options.build_platform, normalized=normalized)
-                          if options.build_platform else host_platform())
-        targets = [parse_platform(p, normalized=normalized)
-                   for p in options.platforms] or [build_platform]
+        try:
+            build_platform = (parse_platform(options.build_platform, normalized=normalized)
+                              if options.build_platform else host_platform())
+            targets = [parse_platform(p, normalized=normalized)
+                       for p in options.platforms] or [build_platform]
+        except DockerfileError as exc:  # the command line's, not the Dockerfile's
+            raise UsageError(f"--platform: {exc.message}") from None
         warnings = list(parsed.warnings)
         pulls: list[ImagePull] = []
         literals: list[LiteralBase] = []
@@ -652,16 +656,20 @@ TriggerReader = Callable[[Sequence[ImagePull]], Sequence[str]]
 
 def analyse_with_triggers(text: str, options: BuildOptions, read_triggers: TriggerReader, *,
                           path: str | None = None, limit: int = 32,
-                          executor: Executor | None = None) -> Analysis:
+                          executor: Executor | None = None,
+                          first: Analysis | None = None) -> Analysis:
     """:func:`analyse`, then the ONBUILD triggers of every base image the build uses, read
     by *read_triggers* (given the FROM pulls of one image, one per place and platform; the
     caller reads the config at the signed digest), analysed again until no base image is
     left unread.  A trigger may name a stage of this file (``ONBUILD COPY --from=helper``):
     that stage, and its pulls, join the build.  With *executor*, the images of one round are
-    read concurrently."""
+    read concurrently.  *first*: ``analyse(text, options)`` when the caller has it already.
+    """
     triggers = dict(options.onbuild_triggers)
+    analysis = first
     for _ in range(limit):
-        analysis = analyse(text, replace(options, onbuild_triggers=triggers), path=path)
+        if analysis is None:
+            analysis = analyse(text, replace(options, onbuild_triggers=triggers), path=path)
         unread: dict[str, list[ImagePull]] = {}
         for pull in analysis.unread_trigger_images:
             if str(pull.reference) not in triggers:
@@ -674,5 +682,6 @@ def analyse_with_triggers(text: str, options: BuildOptions, read_triggers: Trigg
             answers = list(executor.map(read_triggers, unread.values()))
         for key, found in zip(unread, answers, strict=True):
             triggers[key] = list(found)
+        analysis = None
     raise DockerfileError(f"ONBUILD triggers still bring in new base images after {limit} "
                           "rounds", path=path)

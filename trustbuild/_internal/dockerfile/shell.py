@@ -14,6 +14,7 @@ from trustbuild._internal.dockerfile import gospace
 from trustbuild.errors import ShellError
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
+_UNDECODABLE_TO_FFFD = dict.fromkeys(range(0xDC80, 0xDD00), 0xFFFD)  # surrogateescape'd bytes
 
 
 
@@ -74,10 +75,7 @@ _EOF = ""
 def _as_scanned(source: str) -> str:
     """The characters Go's ``text/scanner`` hands the lexer: a byte-order mark at the start
     is skipped, and each byte that is not UTF-8 (held here as a surrogate) is U+FFFD."""
-    source = source.removeprefix("\ufeff")
-    if any("\udc80" <= ch <= "\udcff" for ch in source):
-        source = "".join("\ufffd" if "\udc80" <= ch <= "\udcff" else ch for ch in source)
-    return source
+    return source.removeprefix("\ufeff").translate(_UNDECODABLE_TO_FFFD)
 
 
 class _Word:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from trustbuild.errors import MetadataError
+from trustbuild.errors import ExecutionError, MetadataError
 
 LOCK_FILE = ".trustbuild.lock"
 
@@ -83,7 +83,8 @@ class MetadataCache:
             # repository until it is restored or removed (see TrustedRepository).
             atomic_write(path, data, mode=0o644)
         except OSError as exc:
-            raise MetadataError(f"cannot write cached {role} metadata: {exc}") from None
+            raise ExecutionError(f"cannot write cached {role} metadata in {self._repo}: "
+                                 f"{exc.strerror or exc}") from None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -95,12 +96,14 @@ class MetadataCache:
             fd = os.open(os.path.join(self._repo, LOCK_FILE),
                          os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise MetadataError(f"cannot lock the trust cache: {exc}") from None
+            raise ExecutionError(f"cannot lock the trust cache in {self._repo}: "
+                                 f"{exc.strerror or exc}") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except OSError as exc:
-                raise MetadataError(f"cannot lock the trust cache: {exc}") from None
+                raise ExecutionError(f"cannot lock the trust cache in {self._repo}: "
+                                 f"{exc.strerror or exc}") from None
             yield
         finally:
             os.close(fd)  # releases the lock
