@@ -10,7 +10,8 @@
 #                  stage runs no command, so an image without a shell (distroless) will do.
 # The build reads no network: it installs only the wheels in wheelhouse/, made by the same
 # Python version as the base's (`python3.12 -m pip wheel --wheel-dir wheelhouse .`).
-# The image holds no docker CLI: it is for `check`, `pin`, `refs`, `inspect`, `policy`.
+# The image holds no docker CLI: it is for `check`, `pin`, `lock`, `scan`, `refs`, `inspect`,
+# `policy`.
 ARG PYTHON_IMAGE
 ARG RUNTIME_IMAGE=${PYTHON_IMAGE}
 

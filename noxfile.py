@@ -1,4 +1,5 @@
-"""Developer sessions.  ``nox -s tests`` is the one command CI runs (see README.md)."""
+"""Developer sessions.  ``nox -s tests lint typecheck`` is the one command CI runs (README.md's
+second command; ``.ci/run`` calls it)."""
 
 from __future__ import annotations
 

@@ -291,25 +291,17 @@ def locked_check_request(request: BuildRequest, reader: ReaderChoice, client: Tr
                          stdin: bytes | None, lock_file: str | None, *, gate: bool,
                          docker: str | None = None, env: Mapping[str, str] | None = None
                          ) -> tuple[Dockerfile, LockedReport]:
-    """The check held to the lock: online, trust data must still sign each locked digest;
-    offline (the client's), the lock's digests are used as they are.  With *gate*, a lock
-    entry the build no longer pulls fails the check too."""
-    source = read_dockerfile(request.context, request.dockerfile, stdin)
+    """The check held to the lock: each locked digest must be what trust data signs for its
+    tag, online from the servers, offline (the client's) from the verified trust cache
+    within its expiry; the lock is in the build context, so it is never taken at its word.
+    With *gate*, a lock entry the build no longer pulls fails the check too."""
+    source, report = check_request(request, reader, client, stdin, docker=docker, env=env)
     path = lock_path(source, lock_file)
     lock = read_lock(path, source)
-    label = str(path)
-    offline = client.offline
-    if offline:
+    if client.offline:
         log.info("offline: the digests in %s are confirmed against the local trust cache",
-                 label)
-    # Offline too, every locked digest must be what verified trust data signs: the lock is in
-    # the build context, written by whoever wrote the change, so it is never taken at its
-    # word; offline, the trust data is the verified cache (within its expiry).
-    resolve = client.resolve_many
-    report = check_dockerfile(source, options_for(request, reader, client.policy), resolve,
-                              client.policy, reader,
-                              onbuild=onbuild_reader(client, docker=docker, env=env).read)
-    return source, apply_lock(report, lock, label, offline=offline, gate=gate)
+                 path)
+    return source, apply_lock(report, lock, str(path), offline=client.offline, gate=gate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,9 +466,9 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
          config: str | None = None, offline: bool = False,
          env: Mapping[str, str] | None = None, progress: Progress | None = None
          ) -> ScanReport:
-    """``trustbuild scan``: find the Dockerfiles under *paths* (``.gitignore`` and
-    *exclude* patterns skip files) and check each as :func:`check` would, its directory
-    being its build context; every distinct image is resolved once for the whole run.  No
+    """``trustbuild scan``: find the Dockerfiles under *paths* (*exclude* patterns, and in a
+    git repository what it ignores and does not track, skip files) and check each as
+    :func:`check` would, its directory being its build context; every distinct image is resolved once for the whole run.  No
     Dockerfile found raises :class:`trustbuild.errors.UsageError`."""
     from trustbuild._internal.policy import PROJECT_FILE, load
     from trustbuild._internal.scan import find_dockerfiles, scan_files
@@ -487,8 +479,9 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
     files = find_dockerfiles(list(paths) or ["."], exclude)
     if not files:
         raise UsageError(f"scan: no Dockerfile under {', '.join(paths) or '.'} (looked for "
-                         "Dockerfile, Containerfile, *.Dockerfile and Dockerfile.*, outside "
-                         "what .gitignore and --exclude skip)")
+                         "Dockerfile, Containerfile, *.Dockerfile, Dockerfile.* and the same "
+                         "for Containerfile, in any case, outside what git ignores and "
+                         "--exclude skips)")
     clients: dict[tuple[str, ...], TrustClient] = {}
     shared = None  # the policy of every context without a project file of its own
 

@@ -8,7 +8,7 @@ docs/schemas/lock.schema.json.
 
 The lock sits in the build context, which may come from whoever opened a pull request, so it
 never chooses a trust server or a policy: online, every locked digest is confirmed against
-trust data the user's own settings select; only ``--offline`` takes the lock's word.
+trust data the user's own settings select, and offline against the verified trust cache.
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ BUILDER_RULES = OwnFlag("builder-rules", True, "read the Dockerfile as this buil
                         "20.10: buildkit-0.8), classic, unknown (every BuildKit)",
                         metavar="RULES")
 LOCKED = OwnFlag("locked", False, "use the digests in the lock file (trustbuild.lock.json "
-                 "beside the Dockerfile); online, first confirm trust data still signs each")
+                 "beside the Dockerfile), each confirmed first against trust data (offline: "
+                 "the verified trust cache)")
 LOCK_FILE = OwnFlag("lock-file", True, "the lock file for --locked (implies --locked)",
                     metavar="FILE")
 SCAN_FORMAT = OwnFlag("format", True, "text (default), json, sarif (SARIF 2.1.0) or "
@@ -199,6 +200,14 @@ def fail(error: BaseException, *, fmt: str = "text", command: str = "",
     finish(code)
 
 
+class _AsWritten(click.Command):
+    """A command whose help (``trustbuild help NAME``) is printed as written, not rewrapped
+    by click: its flag table is laid out already."""
+
+    def get_help(self, ctx: click.Context) -> str:
+        return self.help or ""
+
+
 @dataclass(frozen=True, slots=True)
 class DockerStyle:
     """A command that takes docker build's command line plus trustbuild's own flags, read
@@ -220,8 +229,8 @@ class DockerStyle:
     def click_command(self) -> click.Command:
         summary = self.description.split("\n\n")[0].replace("\n", " ")
 
-        @click.command(self.name, context_settings=RAW_ARGS, add_help_option=False,
-                       help=self.help_text(), short_help=summary)
+        @click.command(self.name, cls=_AsWritten, context_settings=RAW_ARGS,
+                       add_help_option=False, help=self.help_text(), short_help=summary)
         @click.argument("args", nargs=-1, type=click.UNPROCESSED)
         def command(args: tuple[str, ...]) -> None:
             self.main(args)

@@ -53,10 +53,10 @@ def command(paths: tuple[str, ...], format: str | None, output: str | None,
             verbose: int) -> None:
     """Check every Dockerfile under each PATH (default: .) in one run.
 
-    Finds Dockerfile, Containerfile, *.Dockerfile and Dockerfile.* (in any case), skipping
-    .git, what --exclude excludes and, in a git repository, untracked files .gitignore
-    ignores; a directory that cannot be listed stops the scan.  Checks each as `trustbuild
-    check` would (its
+    Finds Dockerfile, Containerfile, *.Dockerfile, Dockerfile.*, *.Containerfile and
+    Containerfile.* (in any case), skipping .git, what --exclude excludes and, in a git
+    repository, untracked files that .gitignore or .git/info/exclude ignore; a directory
+    that cannot be listed stops the scan.  Checks each as `trustbuild check` would (its
     directory is its build context), resolving every distinct image once.  The exit code is
     the worst of the files'.  `--format sarif -o trustbuild.sarif` writes SARIF 2.1.0 for
     GitHub code scanning or GitLab.
