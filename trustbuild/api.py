@@ -468,8 +468,9 @@ def scan(paths: Sequence[str] = (".",), *, exclude: Sequence[str] = (),
          ) -> ScanReport:
     """``trustbuild scan``: find the Dockerfiles under *paths* (*exclude* patterns, and in a
     git repository what it ignores and does not track, skip files) and check each as
-    :func:`check` would, its directory being its build context; every distinct image is resolved once for the whole run.  No
-    Dockerfile found raises :class:`trustbuild.errors.UsageError`."""
+    :func:`check` would, its directory being its build context; every distinct image is
+    resolved once for the whole run.  No Dockerfile found raises
+    :class:`trustbuild.errors.UsageError`."""
     from trustbuild._internal.policy import PROJECT_FILE, load
     from trustbuild._internal.scan import find_dockerfiles, scan_files
 
