@@ -298,3 +298,39 @@ def test_fuzzed_responses_and_challenges_end_in_trustbuild_errors(
             get(t, raw)
 
     check()
+
+
+def test_what_servers_send_is_a_trust_error_never_a_traceback() -> None:
+    """A malformed token realm or redirect, and JSON nested past Python's recursion limit,
+    from a trust server or a registry, are trustbuild's errors for that repository."""
+    from trustbuild._internal import registry
+    from trustbuild._internal.notary import transport
+    from trustbuild.errors import AuthenticationError, RegistryError
+
+    with pytest.raises(AuthenticationError):
+        transport._realm("https://[bad/token")
+    with pytest.raises(RegistryError):
+        registry._follow("https://reg.example/v2/a/manifests/1", "https://[::1/x")
+    with pytest.raises(RegistryError):
+        registry._json_object(b"[" * 5000, "manifest")
+    assert registry.error_codes(b"[" * 5000) == set()
+
+
+def test_a_redirect_never_goes_from_https_down_to_http() -> None:
+    from trustbuild._internal import registry
+    from trustbuild.errors import RegistryError
+
+    with pytest.raises(RegistryError, match="from https"):
+        registry._follow("https://reg.example/v2/a/blobs/x", "http://127.0.0.1:8080/secret")
+    assert registry._follow("https://reg.example/v2/a/blobs/x", "/v2/b") == \
+        "https://reg.example/v2/b"
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.9.9.9", True), ("::1", True), ("[::1]", True),
+    ("::ffff:127.0.0.1", True), ("localhost", True), ("10.0.0.1", False),
+    ("reg.example", False)])
+def test_one_notion_of_loopback_for_proxies_and_plain_http(host: str, loopback: bool) -> None:
+    from trustbuild._internal.proxy import is_loopback
+
+    assert is_loopback(host) is loopback

@@ -109,17 +109,26 @@ def route(host: str, port: int | None, env: Mapping[str, str]) -> Route:
     proxy = parse_proxy(value, variable)
     host = host.strip("[]").lower()
     port_text = str(port) if port else DEFAULT_HTTPS_PORT
-    if host == "localhost":
-        return Route(None, "direct: localhost is never proxied (as in Go)")
+    if is_loopback(host):
+        return Route(None, f"direct: {host} (loopback) is never proxied (as in Go)")
     address = _address(host)
-    if address is not None and address.is_loopback:
-        return Route(None, f"direct: loopback address {host} is never proxied (as in Go)")
     no_proxy_name, no_proxy = _first(env, "NO_PROXY", "no_proxy")
     for entry in no_proxy.split(","):
         entry = entry.strip().lower()
         if entry and _bypasses(entry, host, port_text, address):
             return Route(None, f"direct: {no_proxy_name} entry {entry!r}")
     return Route(proxy, f"through the proxy {proxy.url} ({variable})")
+
+
+def is_loopback(host: str) -> bool:
+    """A loopback address (``127.0.0.0/8``, ``::1``, an IPv4-mapped one as Go compares it)
+    or ``localhost``: the hosts Go never proxies, and those docker's daemon treats as
+    insecure registries by default (``InsecureRegistryCIDRs``: ``127.0.0.0/8``, ``::1/128``)."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    address = _address(host)
+    return address is not None and address.is_loopback
 
 
 def _address(host: str) -> ProxyAddress | None:

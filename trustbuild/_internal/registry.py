@@ -33,7 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from trustbuild._internal.dockerfile.platforms import Platform, parse_platform
-from trustbuild._internal.notary.transport import Response, Transport, is_loopback
+from trustbuild._internal.notary.transport import Response, Transport
+from trustbuild._internal.proxy import is_loopback
 from trustbuild._internal.reference import DEFAULT_DOMAIN, ImageReference
 from trustbuild.errors import (
     AuthenticationError,

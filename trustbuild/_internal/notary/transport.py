@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ipaddress
 import json
 import math
 import re
@@ -255,7 +254,7 @@ class Transport:
         except ValueError:
             raise NetworkError(f"not a URL trustbuild can fetch: {url[:200]!r}") from None
         if not parts.hostname or parts.scheme not in ("https", "http") or (
-                parts.scheme == "http" and not is_loopback(parts.hostname)):
+                parts.scheme == "http" and not proxy.is_loopback(parts.hostname)):
             raise NetworkError(f"refusing to fetch over {parts.scheme or 'no'} scheme: {url} "
                                "(https, or http to a loopback address only)")
         scheme, hostport = parts.scheme, parts.netloc
@@ -630,23 +629,10 @@ def _realm(realm: str) -> urllib.parse.SplitResult:
         raise AuthenticationError(f"the token realm {realm[:200]!r} is not a usable https "
                                   "URL") from None
     usable = parts.scheme == "https" or (parts.scheme == "http" and bool(parts.hostname)
-                                         and is_loopback(parts.hostname or ""))
+                                         and proxy.is_loopback(parts.hostname or ""))
     if not usable or not parts.hostname or port == -1:
         raise AuthenticationError(f"the token realm {realm[:200]!r} is not a usable https URL")
     return parts
-
-
-def is_loopback(host: str) -> bool:
-    """A loopback address (``127.0.0.0/8``, ``::1``) or ``localhost``: the hosts docker's
-    daemon treats as insecure registries by default (its ``InsecureRegistryCIDRs`` are
-    ``127.0.0.0/8`` and ``::1/128``), the only ones reached over plain http here."""
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _ssl_context(tls: ServerTLS | None, directory: Path) -> tuple[ssl.SSLContext, str]:
