@@ -124,7 +124,6 @@ class Analysis:
     unread_trigger_images: list[ImagePull] = field(default_factory=list)
     # Where the file's own `# syntax=` value is, as its reader detects it (for pinning a
     # policy frontend in its place).
-    syntax_span: tuple[int, int] | None = None
     # Why each stage's images are or are not pulled, for people (`-v`).
     decisions: list[str] = field(default_factory=list)
 
@@ -163,7 +162,7 @@ def _read_under(text: str, options: BuildOptions, outer: Rules) -> list[_Outcome
     """The file read by the *outer* reader, and then by the frontend a `# syntax=` line (or
     the policy's frontend) hands it to, under each rule set that frontend may have."""
     try:
-        syntax, span = _syntax_pull(text, options, outer)
+        syntax = _syntax_pull(text, options, outer)
     except DockerfileError as exc:
         return [_Outcome(outer.label, None, exc)]
     inner_sets: tuple[Rules, ...] = (outer,)
@@ -181,7 +180,6 @@ def _read_under(text: str, options: BuildOptions, outer: Rules) -> list[_Outcome
             continue
         if syntax is not None:
             analysis.pulls.insert(0, syntax)
-        analysis.syntax_span = span
         analysis.rules = (label,)
         outcomes.append(_Outcome(label, analysis, None))
     return outcomes
@@ -266,15 +264,12 @@ def _disagreement(one: _Outcome, other: _Outcome, want: set[_PullKey],
             "frontend with `# syntax=docker/dockerfile:1.N`)")
 
 
-def _syntax_pull(text: str, options: BuildOptions, outer: Rules
-                 ) -> tuple[ImagePull | None, tuple[int, int] | None]:
+def _syntax_pull(text: str, options: BuildOptions, outer: Rules) -> ImagePull | None:
     """The frontend image BuildKit hands the file to: the policy's, ``BUILDKIT_SYNTAX``, or
-    the file's ``# syntax=`` as the *outer* reader detects it; and where that line's value is.
-    The classic builder has none."""
+    the file's ``# syntax=`` as the *outer* reader detects it.  The classic builder has
+    none."""
     if outer.family is not Family.BUILDKIT:
-        return None, None
-    directive = detect_syntax(text, legacy=outer.legacy_syntax_scan)
-    span = directive[2] if directive else None
+        return None
     if options.frontend:
         if options.build_args.get("BUILDKIT_SYNTAX"):
             # BuildKit takes BUILDKIT_SYNTAX before any `# syntax=`, the pinned one included:
@@ -283,19 +278,20 @@ def _syntax_pull(text: str, options: BuildOptions, outer: Rules
                                   "your policy names ([frontend] image): drop one of them")
         ref = _image(options.frontend, 0, "policy frontend", outer)
         return ImagePull(ref, "", options.frontend, POLICY_FRONTEND, None, None, None, 0, 0,
-                         None, False), span
+                         None, False)
     override = options.build_args.get("BUILDKIT_SYNTAX")
     if override:
         ref = _image(override.split(" ", 1)[0], 0, "BUILDKIT_SYNTAX build arg", outer)
         return ImagePull(ref, "", override, "BUILDKIT_SYNTAX", None, None, None, 0, 0, None,
-                         True), span
+                         True)
+    directive = detect_syntax(text, legacy=outer.legacy_syntax_scan)
     if directive is None:
-        return None, None
+        return None
     value, line, span = directive
     ref = _image(value, line, "syntax directive", outer)
     column = span[0] - text.rfind("\n", 0, span[0])
     return ImagePull(ref, value, value, "syntax", None, None, None, line, column, span,
-                     False), span
+                     False)
 
 
 POLICY_FRONTEND = "syntax (policy)"  # the instruction of the policy's frontend pull
