@@ -201,9 +201,17 @@ def test_a_builder_whose_nodes_differ_is_read_by_every_rule_set(tmp_path: Path) 
     assert set(choice.reader.rule_sets()) == {BUILDKIT_0_8, CURRENT}
 
 
-def test_without_buildx_docker_23_is_told_to_use_the_classic_builder(tmp_path: Path) -> None:
-    # a buildx that failed to answer may still be there: DOCKER_BUILDKIT=0 keeps docker on
-    # the classic builder the file was read for
+def test_a_buildx_that_fails_to_answer_is_no_proof_of_the_classic_builder(
+        tmp_path: Path) -> None:
+    # only docker's own "no such command" means no buildx; a plugin that fails may still
+    # take the build, so the reader is not known: building stops, a check reads every way
     docker = fake_docker(tmp_path, "28.5.1", "28.5.1", None)
-    choice = detect_reader(docker, {}, buildx=False)
-    assert choice.reader.kind is Kind.CLASSIC and choice.docker_buildkit == "0"
+    assert detect_reader(docker, {}, buildx=False).reader.kind is Kind.CLASSIC
+    script = Path(docker)
+    script.write_text(script.read_text().replace(
+        "echo \"docker: 'buildx' is not a docker command.\" >&2",
+        "echo 'buildx: segmentation fault' >&2"))
+    with pytest.raises(ExecutionError, match="cannot tell which builder"):
+        detect_reader(docker, {}, buildx=False)
+    assert detect_reader(docker, {}, buildx=False, building=False).reader.kind is not \
+        Kind.CLASSIC

@@ -118,11 +118,9 @@ def _forwarded(docker: str, env: Mapping[str, str], client: str, server: str | N
                             "(config.json aliases.builder), which trustbuild does not know: "
                             "every BuildKit's rules")
     if not _has_buildx(docker, env):
-        # DOCKER_BUILDKIT=0 makes docker use the classic builder checked for, even if buildx
-        # is there after all and only failed to answer
         return ReaderChoice(Reader(Kind.CLASSIC, server),
                             f"{why} without buildx uses the classic builder; daemon "
-                            f"{_said(server)}", docker_buildkit="0")
+                            f"{_said(server)}")
     # Which builder: --builder, else BUILDX_BUILDER, else (unless an alias installed buildx
     # as `docker builder`) the current context's default builder, as docker sets it.
     name = builder_name or env.get("BUILDX_BUILDER") or (
@@ -177,11 +175,20 @@ def _versions(docker: str, env: Mapping[str, str]) -> tuple[str | None, str | No
     return client.strip() or None, server.strip() or None
 
 
+_NO_PLUGIN = ("is not a docker command", "unknown command")  # docker <23, docker 23+
+
+
 def _has_buildx(docker: str, env: Mapping[str, str]) -> bool:
-    try:
-        return _run([docker, "buildx", "version"], env).returncode == 0
-    except ExecutionError:
+    """Whether docker has the buildx plugin.  Only docker's own "no such command" answer
+    means no: a plugin that fails or does not answer may still take the build, so then
+    which builder docker would use is not known (an :class:`ExecutionError`)."""
+    result = _run([docker, "buildx", "version"], env)
+    if result.returncode == 0:
+        return True
+    if any(text in result.stderr for text in _NO_PLUGIN):
         return False
+    raise ExecutionError(f"`{docker} buildx version` failed ({result.stderr.strip()[:200]}): "
+                         "trustbuild cannot tell which builder `docker build` would use")
 
 
 _BUILDKIT_LINE = re.compile(r"^\s*(?:Buildkit|BuildKit version):\s*(\S+)", re.MULTILINE)
